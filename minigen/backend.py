@@ -1,0 +1,196 @@
+"""The one place that knows NumPy from CuPy.
+
+Everything above this module asks it for an array module (``xp``), a device,
+a transfer or a random generator; nothing else imports ``cupy``. CuPy is
+imported lazily, so a CPU-only install never pays for it and a missing CuPy is
+reported only when a CUDA device is actually requested.
+"""
+
+import numpy as np
+
+_CUPY_INSTALL_HINT = (
+    "install the CuPy extra that matches your CUDA toolkit: "
+    "pip install 'minigen[cuda12]' or pip install 'minigen[cuda13]'"
+)
+
+_cupy = None
+
+
+def cupy():
+    """Import CuPy on first use; raise a clear error when it is unavailable."""
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy as cp
+        except ImportError as error:
+            raise RuntimeError(
+                f"a CUDA device was requested but CuPy is not installed; {_CUPY_INSTALL_HINT}"
+            ) from error
+        try:
+            count = cp.cuda.runtime.getDeviceCount()
+        except Exception as error:  # CuPy raises its own CUDARuntimeError here
+            raise RuntimeError(f"a CUDA device was requested but CUDA is unusable: {error}") from error
+        if count == 0:
+            raise RuntimeError("a CUDA device was requested but no GPU is visible")
+        _cupy = cp
+    return _cupy
+
+
+def cuda_is_available():
+    try:
+        cupy()
+    except RuntimeError:
+        return False
+    return True
+
+
+class Device:
+    """A device: ``cpu`` or ``cuda:N``. Compares equal to its string form."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec="cpu"):
+        if isinstance(spec, Device):
+            self.type, self.index = spec.type, spec.index
+            return
+        if not isinstance(spec, str):
+            raise TypeError(f"device: expected a string like 'cpu' or 'cuda:0', got {spec!r}")
+        kind, _, index = spec.partition(":")
+        if kind == "cpu" and not index:
+            self.type, self.index = "cpu", None
+        elif kind == "cuda":
+            if index and not index.isdigit():
+                raise ValueError(f"device: bad CUDA index in {spec!r}")
+            self.type, self.index = "cuda", int(index) if index else 0
+        else:
+            raise ValueError(f"device: unknown device {spec!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+
+    def __str__(self):
+        return "cpu" if self.type == "cpu" else f"cuda:{self.index}"
+
+    def __repr__(self):
+        return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            try:
+                other = Device(other)
+            except (ValueError, TypeError):
+                return False
+        return isinstance(other, Device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+
+CPU = Device("cpu")
+
+
+def device_of(array):
+    """The Device an array lives on."""
+    if isinstance(array, (np.ndarray, np.generic)):
+        return CPU
+    return Device(f"cuda:{array.device.id}")
+
+
+def array_module(array):
+    """``numpy`` or ``cupy``, whichever owns ``array``."""
+    if isinstance(array, (np.ndarray, np.generic)):
+        return np
+    return cupy()
+
+
+def module_for(device):
+    """The array module that serves a device."""
+    return np if Device(device).type == "cpu" else cupy()
+
+
+def to_device(array, device):
+    """Move an array to ``device``; returns the same object when it is already there."""
+    device = Device(device)
+    current = device_of(array)
+    if current == device:
+        return array
+    if device.type == "cpu":
+        return array.get()
+    cp = cupy()
+    with cp.cuda.Device(device.index):
+        return cp.asarray(array)
+
+
+def on_device(device):
+    """A context that makes ``device`` current for CuPy allocations (a no-op on the CPU)."""
+    device = Device(device)
+    if device.type == "cpu":
+        return _NullContext()
+    return cupy().cuda.Device(device.index)
+
+
+class _NullContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --- dtypes --------------------------------------------------------------------
+
+float16 = np.dtype("float16")
+float32 = np.dtype("float32")
+float64 = np.dtype("float64")
+int8 = np.dtype("int8")
+int16 = np.dtype("int16")
+int32 = np.dtype("int32")
+int64 = np.dtype("int64")
+uint8 = np.dtype("uint8")
+bool_ = np.dtype("bool")
+
+_default_float = float32
+
+
+def get_default_dtype():
+    return _default_float
+
+
+def set_default_dtype(dtype):
+    global _default_float
+    dtype = np.dtype(dtype)
+    if dtype not in (float32, float64):
+        raise TypeError(f"set_default_dtype: only float32 and float64 are supported, got {dtype}")
+    _default_float = dtype
+
+
+def is_floating(dtype):
+    return np.dtype(dtype).kind == "f"
+
+
+# --- random numbers --------------------------------------------------------------
+
+_seed = None
+_generators = {}
+
+
+def manual_seed(seed):
+    """Seed every backend's generator; later draws on any device are reproducible."""
+    global _seed
+    _seed = int(seed)
+    _generators.clear()
+
+
+def generator(device):
+    """The random generator of ``device`` (NumPy or CuPy ``Generator``), created on first use."""
+    device = Device(device)
+    gen = _generators.get(device)
+    if gen is None:
+        # Each device gets its own stream derived from the one seed, so a CPU draw
+        # does not shift the CUDA sequence and vice versa.
+        seed = None if _seed is None else [_seed, 0 if device.type == "cpu" else 1 + device.index]
+        if device.type == "cpu":
+            gen = np.random.default_rng(seed)
+        else:
+            cp = cupy()
+            with cp.cuda.Device(device.index):
+                gen = cp.random.default_rng(None if seed is None else np.random.SeedSequence(seed).generate_state(1)[0])
+        _generators[device] = gen
+    return gen
