@@ -23,6 +23,11 @@ from . import ops
 from .ops.elementwise import *  # noqa: F401,F403
 from .ops.shape import *  # noqa: F401,F403
 from .ops.reduce import *  # noqa: F401,F403
+from .ops.indexing import *  # noqa: F401,F403
+from .ops.linalg import *  # noqa: F401,F403
+from .ops.conv import *  # noqa: F401,F403
+from .ops.pooling import *  # noqa: F401,F403
+from .ops.activation import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 

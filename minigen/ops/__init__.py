@@ -6,9 +6,9 @@ one place, so the Tensor class itself stays about the graph.
 """
 
 from ..tensor import Tensor
-from . import elementwise, reduce, shape
+from . import activation, conv, elementwise, indexing, linalg, pooling, reduce, shape
 
-_MODULES = [elementwise, reduce, shape]
+_MODULES = [elementwise, reduce, shape, indexing, linalg, conv, pooling, activation]
 
 for _module in _MODULES:
     for _name in _module.TENSOR_METHODS:

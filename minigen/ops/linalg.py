@@ -1,0 +1,2 @@
+__all__ = []
+TENSOR_METHODS = []
