@@ -46,7 +46,15 @@ class Function:
             if len(devices) > 1:
                 _raise_device_mismatch(self, inputs)
             self.xp = backend.array_module(first)
-        outputs = self.forward(*[t.data for t in inputs])
+        try:
+            outputs = self.forward(*[t.data for t in inputs])
+        except (ValueError, TypeError) as error:
+            # NumPy/CuPy's own complaint (bad broadcast, bad dtype) without the op's name.
+            shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
+            dtypes = ", ".join(str(t.dtype) for t in inputs)
+            raise RuntimeError(
+                f"{self.name}: cannot compute on inputs of shapes {shapes} and dtypes {dtypes}: {error}"
+            ) from None
         single = not isinstance(outputs, tuple)
         if single:
             outputs = (outputs,)

@@ -20,13 +20,13 @@ __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "abs", "sign", "exp", "log", "log1p", "expm1",
     "sqrt", "rsqrt", "square", "sin", "cos", "tanh", "sigmoid", "relu", "leaky_relu", "elu",
     "silu", "gelu", "softplus", "clamp", "clip", "maximum", "minimum", "where", "lerp", "erf",
-    "masked_fill", "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or",
+    "masked_fill", "clone", "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or",
     "logical_xor",
 ]
 TENSOR_METHODS = [
     "add", "sub", "mul", "div", "neg", "pow", "abs", "sign", "exp", "log", "log1p", "expm1",
     "sqrt", "rsqrt", "square", "sin", "cos", "tanh", "sigmoid", "relu", "clamp", "clip",
-    "maximum", "minimum", "lerp", "erf", "cast", "to_device", "masked_fill",
+    "maximum", "minimum", "lerp", "erf", "clone", "cast", "to_device", "masked_fill",
     "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or",
     "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
     "__rtruediv__", "__neg__", "__pos__", "__pow__", "__rpow__", "__abs__",
@@ -132,6 +132,19 @@ def to_device(x, device):
     if x.device == device:
         return x
     return ToDevice.apply(x, device=device)
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, grad):
+        return grad
+
+
+def clone(x):
+    """A copy of the data that stays in the graph (gradients flow through unchanged)."""
+    return Clone.apply(x)
 
 
 # --- arithmetic --------------------------------------------------------------------
