@@ -30,6 +30,8 @@ from .ops.pooling import *  # noqa: F401,F403
 from .ops.activation import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .serialization import load, save
+from . import nn
 
 long = int64
 float = float32
