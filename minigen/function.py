@@ -70,8 +70,9 @@ class Function:
             self._outputs = tuple(weakref.ref(y) for y in results)
             self._output_meta = tuple((y.shape, y.dtype) for y in results)
             for index, y in enumerate(results):
-                y.creator = self
-                y.output_index = index
+                if y.requires_grad:  # integer outputs (indices) stay leaves
+                    y.creator = self
+                    y.output_index = index
         return results[0] if single else tuple(results)
 
     @classmethod

@@ -362,6 +362,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, targets=None):
     needs) and no ``.grad`` is touched.
     """
     order = _topological_order(roots)
+    stored = {id(grad.data) for grad in root_grads}  # arrays a leaf's .grad must not alias
     pending = {}  # (function, output index) -> gradient so far
     results = {}  # target key -> gradient
     target_keys = None
@@ -372,7 +373,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, targets=None):
         key = _key(root)
         if root.creator is None:
             if targets is None:
-                _accumulate_leaf(root, grad)
+                _accumulate_leaf(root, grad, stored)
             elif key in target_keys:
                 _accumulate(results, key, grad)
         else:
@@ -411,7 +412,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, targets=None):
                     )
                 if t.creator is None:
                     if targets is None:
-                        _accumulate_leaf(t, grad)
+                        _accumulate_leaf(t, grad, stored)
                     elif id(t) in target_keys:
                         _accumulate(results, id(t), grad)
                 else:
@@ -445,12 +446,20 @@ def _functions_leading_to(order, target_keys):
     return useful
 
 
-def _accumulate_leaf(leaf, grad):
+def _accumulate_leaf(leaf, grad, stored):
     if not leaf.requires_grad:
         return
     if grad.dtype != leaf.dtype:
         grad = grad.to(leaf.dtype)
-    leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+    if leaf.grad is not None:
+        leaf.grad = leaf.grad + grad
+        return
+    # A fresh .grad must own its memory: backward may hand out broadcast views or
+    # one array to several leaves (x + b), and optimizers may update .grad in place.
+    if not grad.requires_grad and (grad.data.base is not None or id(grad.data) in stored):
+        grad = Tensor(backend.array_module(grad.data).array(grad.data))
+    stored.add(id(grad.data))
+    leaf.grad = grad
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
