@@ -31,7 +31,7 @@ from .ops.activation import *  # noqa: F401,F403
 from .creation import *  # noqa: F401,F403
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import load, save
-from . import nn
+from . import data, nn, optim
 
 long = int64
 float = float32

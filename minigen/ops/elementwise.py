@@ -234,6 +234,8 @@ class PowScalar(Function):
 
     def backward(self, grad):
         x = self.inputs[0]
+        if self.exponent == 0:
+            return grad * 0.0  # d(x^0)/dx = 0 everywhere, x = 0 included
         if self.exponent == 2:
             return grad * (x * 2.0)
         return grad * (pow(x, self.exponent - 1) * self.exponent)
@@ -317,7 +319,10 @@ def pow(input, exponent):
             input = _float_operand(input)
         return PowScalar.apply(input, exponent=exponent)
     if _is_scalar(input):
-        return RPowScalar.apply(_float_operand(exponent), base=_python_scalar(input))
+        base = _python_scalar(input)
+        if not (isinstance(base, int) and exponent.dtype.kind in "iu"):  # int ** int tensor stays integer
+            exponent = _float_operand(exponent)
+        return RPowScalar.apply(exponent, base=base)
     a, b = _binary(input, exponent, "pow")
     return Pow.apply(a, b)
 
@@ -435,10 +440,17 @@ class Tanh(Function):
         return grad * (1.0 - y * y)
 
 
+def _sigmoid_array(xp, x):
+    """1/(1+e^-x) without overflow, and with full relative precision for very negative x
+    (e^x/(1+e^x) there, where 1 - small would cancel to zero)."""
+    e = xp.exp(-xp.abs(x))
+    positive = 1 / (1 + e)
+    return xp.where(x >= 0, positive, e * positive)
+
+
 class Sigmoid(Function):
     def forward(self, x):
-        # 1/(1+e^-x) = (1 + tanh(x/2)) / 2, with no overflow for any x
-        return self.xp.tanh(x * 0.5) * 0.5 + 0.5
+        return _sigmoid_array(self.xp, x)
 
     def backward(self, grad):
         y = self.output
@@ -527,7 +539,7 @@ def elu(x, alpha=1.0):
 
 class Silu(Function):
     def forward(self, x):
-        return x * (self.xp.tanh(x * 0.5) * 0.5 + 0.5)
+        return x * _sigmoid_array(self.xp, x)
 
     def backward(self, grad):
         # d(x s(x))/dx = s + x s (1 - s) = s (1 + x (1 - s))
@@ -591,6 +603,8 @@ def clamp(x, min=None, max=None):
         if max is not None:
             result = minimum(result, max if isinstance(max, Tensor) else _as_tensor(max, x, "clamp"))
         return result
+    if any(isinstance(bound, (float, np.floating)) for bound in (min, max)):
+        x = _float_operand(x)
     return Clamp.apply(x, min=min, max=max)
 
 

@@ -17,10 +17,10 @@ from ..tensor import Tensor, _normalize_dim
 from .elementwise import add
 from .shape import broadcast_to, flatten, reshape
 
-# embedding and one_hot are torch.nn.functional's, exported here too as the other functional
-# ops are; minigen.embedding takes F.embedding's (input, weight), not torch.embedding's (weight, input).
+# embedding is reached as minigen.nn.functional.embedding only: torch.embedding (top level)
+# takes (weight, input), the reverse of F.embedding's (input, weight).
 __all__ = [
-    "gather", "scatter_add", "index_select", "take_along_dim", "masked_select", "tril", "triu", "embedding", "one_hot",
+    "gather", "scatter_add", "index_select", "take_along_dim", "masked_select", "tril", "triu", "one_hot",
 ]
 TENSOR_METHODS = [
     "__getitem__", "gather", "scatter_add", "index_select", "take_along_dim", "masked_select", "tril", "triu",

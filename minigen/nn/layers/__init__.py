@@ -1,0 +1,1 @@
+"""Layers with PyTorch's names, arguments, defaults, parameter names and shapes."""
