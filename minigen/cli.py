@@ -1,0 +1,234 @@
+"""The ``minigen`` command: train, sample, eval and list the registered models.
+
+    minigen list
+    minigen train classifier --data mnist --epochs 1 --out runs/classifier
+    minigen sample runs/vae/checkpoint.safetensors -n 64 --out grid.png
+    minigen eval runs/classifier/checkpoint.safetensors
+
+Bad arguments (an unknown model or dataset, missing data, a CUDA device
+without CuPy) end with a one-line error and exit code 2.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import backend, data, training
+from .models import REGISTRY, get_spec
+
+
+class UsageError(Exception):
+    """A mistake in the command line: reported in one line, exit code 2."""
+
+
+DATASETS = {
+    "mnist": "MNIST digits, 28x28 in [0, 1], with labels",
+    "fashion-mnist": "Fashion-MNIST clothes, 28x28 in [0, 1], with labels",
+    "shapes": "procedural shapes (dSprites-like), 64x64 binary, with generating factors",
+    **{name: "2-D toy distribution" for name in data.TOY_DATASETS},
+}
+
+
+def load_dataset(name, split, limit=None, seed=0):
+    """The arrays of a named dataset split, as a tuple the DataLoader batches together."""
+    if name in ("mnist", "fashion-mnist"):
+        try:
+            arrays = tuple(data.load_mnist(split, kind=name))
+        except (OSError, RuntimeError) as error:  # missing, corrupt or undownloadable files
+            raise UsageError(f"dataset '{name}' is not available: {error}") from None
+    elif name == "shapes":
+        count = 20_000 if split == "train" else 2_000
+        images, factors = data.ShapesDataset().sample(count, seed + (split == "test"))
+        arrays = (images, factors)
+    elif name in data.TOY_DATASETS:
+        count = 20_000 if split == "train" else 2_500
+        arrays = (data.toy_dataset(name).sample(count, seed + (split == "test")),)
+    else:
+        raise UsageError(f"unknown dataset '{name}'; known datasets: {', '.join(sorted(DATASETS))}")
+    if limit is not None:
+        arrays = tuple(array[:limit] for array in arrays)
+    return arrays
+
+
+def _device(name):
+    try:
+        device = backend.Device(name)
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+    if device.type == "cuda" and not backend.cuda_is_available():
+        try:
+            backend.cupy()
+        except RuntimeError as error:
+            raise UsageError(str(error)) from None
+    return device
+
+
+def _write_json(path, payload):
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".partial")
+    with os.fdopen(handle, "w") as file:
+        json.dump(payload, file, indent=2)
+    os.replace(temporary, path)
+
+
+def _build(config, device):
+    spec = get_spec(config["model"])
+    return spec.build(**config["model_arguments"]).to(device)
+
+
+def command_list(args):
+    print("models:")
+    for name, spec in sorted(REGISTRY.items()):
+        print(f"  {name:14s} {spec.description} (default data: {spec.dataset})")
+    print("datasets:")
+    for name, description in sorted(DATASETS.items()):
+        print(f"  {name:14s} {description}")
+    return 0
+
+
+def command_train(args):
+    from . import manual_seed, viz
+    from .data import DataLoader
+
+    if args.model not in REGISTRY:
+        raise UsageError(f"unknown model '{args.model}'; registered models: {', '.join(sorted(REGISTRY))}")
+    spec = get_spec(args.model)
+    device = _device(args.device)
+    settings = dict(spec.hyperparameters)
+    for key in ("lr", "batch_size", "epochs"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    dataset = args.data or spec.dataset
+    out_dir = Path(args.out or Path("runs") / args.model)
+    checkpoint_path = out_dir / training.CHECKPOINT_NAME
+    if args.resume and not checkpoint_path.exists():
+        raise UsageError(f"--resume: no checkpoint at {checkpoint_path}")
+    manual_seed(args.seed)
+    train_arrays = load_dataset(dataset, "train", args.limit, args.seed)
+    test_arrays = load_dataset(dataset, "test", args.limit, args.seed)
+    config = {"model": args.model, "dataset": dataset, "seed": args.seed, "settings": settings,
+              "model_arguments": {key: value for key, value in settings.items()
+                                  if key not in ("lr", "batch_size", "epochs")}}
+    model = _build(config, device)
+    optimizers = model.configure_optimizers(settings["lr"])
+    start_epoch, step, history = 0, 0, {}
+    if args.resume:
+        start_epoch, step, history = training.restore(training.load_checkpoint(checkpoint_path, device), model,
+                                                      optimizers)
+    loader = DataLoader(train_arrays, batch_size=settings["batch_size"], shuffle=True, seed=args.seed + start_epoch,
+                        device=device)
+    started = time.perf_counter()
+    history = training.fit(model, loader, optimizers, epochs=settings["epochs"], out_dir=out_dir, config=config,
+                           start_epoch=start_epoch, step=step, history=history, progress=not args.quiet)
+    seconds = time.perf_counter() - started
+    model.eval()
+    metrics = model.evaluate(DataLoader(test_arrays, batch_size=256, device=device))
+    metrics.update({"train_seconds": seconds, "epochs": settings["epochs"], "steps": len(history.get("loss", [])),
+                    "device": str(device), "dataset": dataset})
+    _write_json(out_dir / "metrics.json", metrics)
+    viz.plot_curves({name: values for name, values in history.items()}, out_dir / "curves.png",
+                    ylabel="value", smooth=0.9)
+    try:
+        samples = model.sample(64)
+    except NotImplementedError:
+        samples = None
+    if samples is not None:
+        viz.save_image_grid(samples, out_dir / "samples.png")
+    print(json.dumps(metrics, indent=2))
+    print(f"wrote {out_dir}/checkpoint.safetensors, metrics.json, curves.png"
+          + (", samples.png" if samples is not None else ""))
+    return 0
+
+
+def _load_model(path, device):
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"no checkpoint at {path}")
+    try:
+        checkpoint = training.load_checkpoint(path, device)
+    except (ValueError, RuntimeError) as error:
+        raise UsageError(str(error)) from None
+    model = _build(checkpoint["config"], device)
+    model.load_state_dict(checkpoint["model"])
+    return model.eval(), checkpoint["config"]
+
+
+def command_sample(args):
+    from . import manual_seed, no_grad, viz
+
+    device = _device(args.device)
+    model, config = _load_model(args.checkpoint, device)
+    manual_seed(args.seed)
+    with no_grad():
+        try:
+            samples = model.sample(args.n)
+        except NotImplementedError:
+            raise UsageError(f"model '{config['model']}' cannot sample") from None
+    viz.save_image_grid(samples, args.out)
+    print(f"wrote {args.n} samples to {args.out}")
+    return 0
+
+
+def command_eval(args):
+    from .data import DataLoader
+
+    device = _device(args.device)
+    model, config = _load_model(args.checkpoint, device)
+    test_arrays = load_dataset(config["dataset"], "test", args.limit, config["seed"])
+    metrics = model.evaluate(DataLoader(test_arrays, batch_size=256, device=device))
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="minigen", description="Train, sample and evaluate minigen models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="show the registered models and datasets").set_defaults(run=command_list)
+
+    train = commands.add_parser("train", help="train a registered model")
+    train.add_argument("model")
+    train.add_argument("--data", help="dataset name (default: the model's own)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", dest="batch_size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--device", default="cpu")
+    train.add_argument("--out", help="output folder (default: runs/MODEL)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    train.add_argument("--limit", type=int, help="use only the first N examples of each split (quick runs)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=command_train)
+
+    sample = commands.add_parser("sample", help="draw samples from a checkpoint into an image grid")
+    sample.add_argument("checkpoint")
+    sample.add_argument("-n", type=int, default=64)
+    sample.add_argument("--out", default="samples.png")
+    sample.add_argument("--device", default="cpu")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(run=command_sample)
+
+    evaluate = commands.add_parser("eval", help="evaluate a checkpoint on its test split")
+    evaluate.add_argument("checkpoint")
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--limit", type=int)
+    evaluate.set_defaults(run=command_eval)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"minigen: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

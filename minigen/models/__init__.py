@@ -1,0 +1,5 @@
+"""Model families, one file each, all behind the ``GenerativeModel`` interface."""
+
+from . import classifier
+from .base import REGISTRY, GenerativeModel, ModelSpec, get_spec, register
+from .classifier import Classifier
