@@ -180,8 +180,37 @@ def command_eval(args):
     model, config = _load_model(args.checkpoint, device)
     test_arrays = load_dataset(config["dataset"], "test", args.limit, config["seed"])
     metrics = model.evaluate(DataLoader(test_arrays, batch_size=256, device=device))
+    if args.metrics:
+        metrics.update(_sample_metrics(model, config, test_arrays[0], args))
     print(json.dumps(metrics, indent=2))
     return 0
+
+
+SAMPLE_METRICS = ("fid", "kid", "precision", "recall", "classifier_score", "class_coverage")
+
+
+def _sample_metrics(model, config, real_images, args):
+    """Scores of ``args.n`` samples against the test images, on the dataset's feature network."""
+    from . import manual_seed, metrics, no_grad
+
+    wanted = [name.strip() for name in args.metrics.split(",") if name.strip()]
+    wanted = [name for group in wanted for name in (("precision", "recall") if group == "pr" else (group,))]
+    unknown = sorted(set(wanted) - set(SAMPLE_METRICS))
+    if unknown:
+        raise UsageError(f"unknown metrics {', '.join(unknown)}; choose from pr, {', '.join(SAMPLE_METRICS)}")
+    if config["dataset"] not in ("mnist", "fashion-mnist"):
+        raise UsageError(f"sample metrics need an MNIST-family dataset (feature network), not '{config['dataset']}'")
+    manual_seed(args.seed)
+    with no_grad():
+        try:
+            samples = model.sample(args.n)
+        except NotImplementedError:
+            raise UsageError(f"model '{config['model']}' cannot sample, so {', '.join(wanted)} do not apply") from None
+    network = metrics.feature_network(config["dataset"])
+    scores = metrics.evaluate_images(real_images[: args.n], samples, network)
+    return {name: {"value": scores[name].value, "stderr": scores[name].stderr, "n_samples": scores[name].n_samples,
+                   "feature_net_fingerprint": network.info.fingerprint,
+                   "feature_net_accuracy": network.info.test_accuracy} for name in wanted}
 
 
 def build_parser():
@@ -215,6 +244,9 @@ def build_parser():
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--device", default="cpu")
     evaluate.add_argument("--limit", type=int)
+    evaluate.add_argument("--metrics", help="comma-separated sample metrics: fid,kid,pr,classifier_score,class_coverage")
+    evaluate.add_argument("-n", type=int, default=2000, help="samples for --metrics")
+    evaluate.add_argument("--seed", type=int, default=0)
     evaluate.set_defaults(run=command_eval)
     return parser
 

@@ -68,6 +68,12 @@ def _decode(value, tensors):
     return value
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save(obj, path):
     """Write ``obj`` (a state dict, or nested dicts/lists of tensors and plain values) to ``path``."""
     arrays = {}
@@ -93,6 +99,7 @@ def save(obj, path):
                 file.write(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from other users
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

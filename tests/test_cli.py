@@ -87,6 +87,10 @@ def test_classifier_cannot_sample(tmp_path, capsys):
     main(["train", "classifier", "--epochs", "1", "--limit", "64", "--batch-size", "32", "--out", str(out), "--quiet"])
     assert main(["sample", str(out / training.CHECKPOINT_NAME)]) == 2
     assert "cannot sample" in capsys.readouterr().err
+    assert main(["eval", str(out / training.CHECKPOINT_NAME), "--limit", "64", "--metrics", "fid,pr"]) == 2
+    assert "cannot sample, so fid, precision, recall do not apply" in capsys.readouterr().err
+    assert main(["eval", str(out / training.CHECKPOINT_NAME), "--limit", "64", "--metrics", "fud"]) == 2
+    assert "unknown metrics fud" in capsys.readouterr().err
 
 
 def test_python_dash_m_entry_point():
