@@ -10,7 +10,6 @@ hyperparameters), which is all ``minigen sample`` and ``minigen eval`` need
 to rebuild the model.
 """
 
-import os
 import time
 from pathlib import Path
 
@@ -94,7 +93,3 @@ def fit(model, loader, optimizers, *, epochs, out_dir, config, start_epoch=0, st
               "continue with --resume", flush=True)
         raise
     return history
-
-
-def default_out_dir(model_name):
-    return os.path.join("runs", model_name)

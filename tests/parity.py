@@ -111,11 +111,6 @@ def case(id, fn, *inputs, second_order=True, rtol=RTOL, atol=ATOL, atol_per_max=
     return pytest.param(Case(id, fn, inputs, rtol, atol, second_order, atol_per_max), id=id, marks=marks)
 
 
-def discrepancy(reason):
-    """Mark a row where minigen knowingly differs from torch; strict, so a fix shows up as XPASS to remove the mark."""
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"minigen differs from torch: {reason}")
-
-
 # Edge values (log(0), x / 0) make NumPy warn where torch stays silent; the values themselves are compared.
 QUIET = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 

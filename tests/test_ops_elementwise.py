@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 import minigen
 from helpers import DEVICES, broadcastable_shapes, check_gradients, seeds, shapes, tensor

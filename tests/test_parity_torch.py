@@ -12,7 +12,7 @@ pytestmark = pytest.mark.torch
 
 import minigen  # noqa: E402
 from parity import (  # noqa: E402
-    MINIGEN, QUIET, TORCH, Const, Float, case, check_parity, discrepancy, ids_unique, integers, mask,
+    MINIGEN, QUIET, TORCH, Const, Float, case, check_parity, ids_unique, integers, mask,
 )
 
 S = (3, 4)

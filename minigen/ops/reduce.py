@@ -209,7 +209,11 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
         dim, unbiased = None, dim
     correction = _correction(unbiased, correction, "std")
     _require_float(input, "std")
-    return sqrt(Var.apply(input, axes=_dims(input, dim, "std"), keepdim=keepdim, correction=correction))
+    variance = Var.apply(input, axes=_dims(input, dim, "std"), keepdim=keepdim, correction=correction)
+    # A slice with no spread has std 0 and, as in PyTorch, gradient 0 (not 0 * inf = nan):
+    # the square root is only differentiated where the variance is non-zero (nan stays nan).
+    spread = variance != 0
+    return where(spread, sqrt(where(spread, variance, 1.0)), 0.0)
 
 
 # --- max, min, amax, amin, argmax, argmin -------------------------------------------------
