@@ -157,17 +157,24 @@ def _load_model(path, device):
     return model.eval(), checkpoint["config"]
 
 
+def _draw_samples(model, config, n, seed, consequence):
+    """``n`` seeded samples, or a usage error naming the model when it cannot sample."""
+    from . import manual_seed, no_grad
+
+    manual_seed(seed)
+    with no_grad():
+        try:
+            return model.sample(n)
+        except NotImplementedError:
+            raise UsageError(f"model '{config['model']}' cannot sample{consequence}") from None
+
+
 def command_sample(args):
-    from . import manual_seed, no_grad, viz
+    from . import viz
 
     device = _device(args.device)
     model, config = _load_model(args.checkpoint, device)
-    manual_seed(args.seed)
-    with no_grad():
-        try:
-            samples = model.sample(args.n)
-        except NotImplementedError:
-            raise UsageError(f"model '{config['model']}' cannot sample") from None
+    samples = _draw_samples(model, config, args.n, args.seed, "")
     viz.save_image_grid(samples, args.out)
     print(f"wrote {args.n} samples to {args.out}")
     return 0
@@ -191,7 +198,7 @@ SAMPLE_METRICS = ("fid", "kid", "precision", "recall", "classifier_score", "clas
 
 def _sample_metrics(model, config, real_images, args):
     """Scores of ``args.n`` samples against the test images, on the dataset's feature network."""
-    from . import manual_seed, metrics, no_grad
+    from . import metrics
 
     wanted = [name.strip() for name in args.metrics.split(",") if name.strip()]
     wanted = [name for group in wanted for name in (("precision", "recall") if group == "pr" else (group,))]
@@ -200,12 +207,7 @@ def _sample_metrics(model, config, real_images, args):
         raise UsageError(f"unknown metrics {', '.join(unknown)}; choose from pr, {', '.join(SAMPLE_METRICS)}")
     if config["dataset"] not in ("mnist", "fashion-mnist"):
         raise UsageError(f"sample metrics need an MNIST-family dataset (feature network), not '{config['dataset']}'")
-    manual_seed(args.seed)
-    with no_grad():
-        try:
-            samples = model.sample(args.n)
-        except NotImplementedError:
-            raise UsageError(f"model '{config['model']}' cannot sample, so {', '.join(wanted)} do not apply") from None
+    samples = _draw_samples(model, config, args.n, args.seed, f", so {', '.join(wanted)} do not apply")
     network = metrics.feature_network(config["dataset"])
     scores = metrics.evaluate_images(real_images[: args.n], samples, network)
     return {name: {"value": scores[name].value, "stderr": scores[name].stderr, "n_samples": scores[name].n_samples,

@@ -238,10 +238,14 @@ class Tensor:
     def copy_(self, source):
         self._check_inplace("copy_")
         source = source.data if isinstance(source, Tensor) else source
-        if tuple(np.shape(source)) != self.shape and np.broadcast_shapes(np.shape(source), self.shape) != self.shape:
-            raise RuntimeError(f"copy_: source of shape {tuple(np.shape(source))} does not fit {self.shape}")
-        xp = backend.array_module(self.data)
-        self.data[...] = xp.asarray(backend.to_device(source, self.device) if not np.isscalar(source) else source)
+        shape = tuple(np.shape(source))
+        try:
+            fits = np.broadcast_shapes(shape, self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise RuntimeError(f"copy_: source of shape {shape} does not broadcast to {tuple(self.shape)}")
+        self.data[...] = source if np.isscalar(source) else backend.to_device(source, self.device)
         return self
 
     # --- autograd ------------------------------------------------------------------

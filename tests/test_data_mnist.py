@@ -30,7 +30,7 @@ def train():
 
 
 @pytest.fixture(scope="module")
-def test_split():
+def mnist_test():
     return load_mnist("test")
 
 
@@ -40,57 +40,57 @@ def _centre_of_mass(images):
     return (images.sum(-1) @ grid).mean() / mass.mean(), (images.sum(-2) @ grid).mean() / mass.mean()
 
 
-def test_mnist_sizes_ranges_and_labels(train, test_split):
-    for arrays, count in ((train, 60000), (test_split, 10000)):
+def test_mnist_sizes_ranges_and_labels(train, mnist_test):
+    for arrays, count in ((train, 60000), (mnist_test, 10000)):
         images, labels = arrays
         assert images.shape == (count, 1, 28, 28) and images.dtype == np.float32
         assert labels.shape == (count,) and labels.dtype == np.int64
         assert images.min() == 0.0 and images.max() == 1.0
         np.testing.assert_array_equal(np.unique(labels), np.arange(10))
-    assert np.bincount(test_split.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert np.bincount(mnist_test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert train.images.mean() == pytest.approx(0.1307, abs=1e-3)
 
 
-def test_symmetric_scale_and_images_only(test_split):
+def test_symmetric_scale_and_images_only(mnist_test):
     images = load_mnist("test", scale="symmetric", labels=False)
     assert isinstance(images, np.ndarray) and images.min() == -1.0 and images.max() == 1.0
-    np.testing.assert_allclose(images, 2 * test_split.images - 1, atol=1e-6)
+    np.testing.assert_allclose(images, 2 * mnist_test.images - 1, atol=1e-6)
 
 
 @pytest.mark.parametrize("scale, background", [("unit", 0.0), ("symmetric", -1.0)])
-def test_padding_to_32_keeps_the_digit_centred(test_split, scale, background):
+def test_padding_to_32_keeps_the_digit_centred(mnist_test, scale, background):
     padded = load_mnist("test", scale=scale, pad_to_32=True, labels=False)
     assert padded.shape == (10000, 1, 32, 32)
     border = np.concatenate([padded[..., :2, :].ravel(), padded[..., -2:, :].ravel(),
                              padded[..., :, :2].ravel(), padded[..., :, -2:].ravel()])
     assert (border == background).all()
-    unpadded = test_split.images if scale == "unit" else 2 * test_split.images - 1
+    unpadded = mnist_test.images if scale == "unit" else 2 * mnist_test.images - 1
     np.testing.assert_allclose(padded[..., 2:-2, 2:-2], unpadded, atol=1e-6)
     rows, columns = _centre_of_mass(padded[:, 0] - background)
-    unpadded_rows, unpadded_columns = _centre_of_mass(test_split.images[:, 0])
+    unpadded_rows, unpadded_columns = _centre_of_mass(mnist_test.images[:, 0])
     assert rows == pytest.approx(unpadded_rows + 2) and columns == pytest.approx(unpadded_columns + 2)
     assert abs(rows - 15.5) < 1 and abs(columns - 15.5) < 1
 
 
-def test_static_binarisation_is_a_fixed_seeded_draw(test_split):
+def test_static_binarisation_is_a_fixed_seeded_draw(mnist_test):
     first = load_mnist("test", binarize="static", labels=False)
     np.testing.assert_array_equal(first, load_mnist("test", binarize="static", labels=False))
     assert set(np.unique(first)) == {0.0, 1.0}
-    assert first.mean() == pytest.approx(test_split.images.mean(), abs=2e-3)
-    assert (first[test_split.images == 0] == 0).all() and (first[test_split.images == 1] == 1).all()
+    assert first.mean() == pytest.approx(mnist_test.images.mean(), abs=2e-3)
+    assert (first[mnist_test.images == 0] == 0).all() and (first[mnist_test.images == 1] == 1).all()
     assert not np.array_equal(first, load_mnist("test", binarize="static", seed=1, labels=False))
     padded = load_mnist("test", binarize="static", pad_to_32=True, scale="symmetric", labels=False)
     np.testing.assert_array_equal(padded[..., 2:-2, 2:-2], 2 * first - 1)
 
 
-def test_dynamic_binarisation_redraws_every_batch(test_split):
+def test_dynamic_binarisation_redraws_every_batch(mnist_test):
     dataset = MNIST("test", binarize="dynamic")
     loader = DataLoader(dataset, batch_size=256)
     first_epoch, second_epoch = next(iter(loader)), next(iter(loader))
     images = first_epoch[0].numpy()
     assert set(np.unique(images)) == {0.0, 1.0}
     assert not np.array_equal(images, second_epoch[0].numpy())
-    np.testing.assert_array_equal(first_epoch[1].numpy(), test_split.labels[:256])
+    np.testing.assert_array_equal(first_epoch[1].numpy(), mnist_test.labels[:256])
     replay = next(iter(DataLoader(MNIST("test", binarize="dynamic"), batch_size=256)))
     np.testing.assert_array_equal(replay[0].numpy(), images)
     symmetric = MNIST("test", binarize="dynamic", scale="symmetric", labels=False)
@@ -98,16 +98,16 @@ def test_dynamic_binarisation_redraws_every_batch(test_split):
     assert len(dataset) == 10000 and dataset.classes[3] == "3"
 
 
-def test_dynamic_binarize_transform(test_split):
-    loader = DataLoader(test_split, batch_size=128, transform=dynamic_binarize(0))
+def test_dynamic_binarize_transform(mnist_test):
+    loader = DataLoader(mnist_test, batch_size=128, transform=dynamic_binarize(0))
     first, second = next(iter(loader)), next(iter(loader))
     assert not np.array_equal(first[0].numpy(), second[0].numpy())
     np.testing.assert_array_equal(first[1].numpy(), second[1].numpy())
-    assert first[0].numpy().mean() == pytest.approx(test_split.images[:128].mean(), abs=0.01)
-    again = next(iter(DataLoader(test_split, batch_size=128, transform=dynamic_binarize(0))))
+    assert first[0].numpy().mean() == pytest.approx(mnist_test.images[:128].mean(), abs=0.01)
+    again = next(iter(DataLoader(mnist_test, batch_size=128, transform=dynamic_binarize(0))))
     np.testing.assert_array_equal(again[0].numpy(), first[0].numpy())
     with pytest.raises(ValueError, match="grey levels in \\[0, 1\\]"):
-        dynamic_binarize(0)(2 * test_split.images[:4] - 1)
+        dynamic_binarize(0)(2 * mnist_test.images[:4] - 1)
     with pytest.raises(ValueError, match="MNIST\\(..., binarize='dynamic'\\)"):
         load_mnist("test", binarize="dynamic")
 
@@ -185,7 +185,7 @@ def _fake_mirror(tmp_path, corrupt=False):
     return mirror.as_uri() + "/"
 
 
-def test_download_from_a_fake_mirror(tmp_path, monkeypatch, test_split):
+def test_download_from_a_fake_mirror(tmp_path, monkeypatch, mnist_test):
     missing = (tmp_path / "nowhere").as_uri() + "/"
     mirror = _fake_mirror(tmp_path)
     monkeypatch.setattr(mnist_module, "MIRRORS", {"mnist": (missing, mirror)})
@@ -196,8 +196,8 @@ def test_download_from_a_fake_mirror(tmp_path, monkeypatch, test_split):
     monkeypatch.setenv("MINIGEN_DATA", str(store))
     images, labels = load_mnist("test")
     assert requested == [missing + IMAGES, mirror + IMAGES, missing + LABELS, mirror + LABELS]
-    np.testing.assert_array_equal(images, test_split.images)
-    np.testing.assert_array_equal(labels, test_split.labels)
+    np.testing.assert_array_equal(images, mnist_test.images)
+    np.testing.assert_array_equal(labels, mnist_test.labels)
     assert sorted(os.listdir(store / "mnist")) == sorted([IMAGES, LABELS])
 
 

@@ -125,6 +125,9 @@ def test_in_place_updates_need_no_grad_on_leaves():
         w.fill_(3.0)
         w.copy_(minigen.tensor([4.0, 5.0]))
     assert w.tolist() == [4.0, 5.0]
+    with pytest.raises(RuntimeError, match=r"copy_: source of shape \(3,\) does not broadcast to \(2,\)"):
+        with minigen.no_grad():
+            w.copy_(minigen.zeros(3))
 
 
 def test_repr_reads_like_torch():

@@ -654,21 +654,15 @@ class Where(Function):
 
     def backward(self, grad):
         condition, a, b = self.inputs
-        zero = zeros_like_tensor(grad)
-        grad_a = sum_to(where(condition, grad, zero), a.shape) if self.needs_input_grad[1] else None
-        grad_b = sum_to(where(condition, zero, grad), b.shape) if self.needs_input_grad[2] else None
+        grad_a = sum_to(where(condition, grad, 0.0), a.shape) if self.needs_input_grad[1] else None
+        grad_b = sum_to(where(condition, 0.0, grad), b.shape) if self.needs_input_grad[2] else None
         return None, grad_a, grad_b
-
-
-def zeros_like_tensor(x):
-    return Tensor(backend.array_module(x.data).zeros_like(x.data))
 
 
 def where(condition, input, other):
     if not isinstance(condition, Tensor) or condition.dtype != backend.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got {getattr(condition, 'dtype', type(condition).__name__)}")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        like = condition
         dtype = backend.get_default_dtype() if any(isinstance(v, float) for v in (input, other)) else backend.int64
         like = Tensor(condition.data.astype(dtype))
         input, other = _as_tensor(input, like, "where"), _as_tensor(other, like, "where")
