@@ -181,12 +181,22 @@ def command_sample(args):
 
 
 def command_eval(args):
+    from . import manual_seed
     from .data import DataLoader
 
     device = _device(args.device)
     model, config = _load_model(args.checkpoint, device)
     test_arrays = load_dataset(config["dataset"], "test", args.limit, config["seed"])
-    metrics = model.evaluate(DataLoader(test_arrays, batch_size=256, device=device))
+    manual_seed(args.seed)
+    loader = DataLoader(test_arrays, batch_size=256, device=device)
+    if args.iwae_k is not None:
+        if not hasattr(model, "log_likelihood"):
+            raise UsageError(f"--iwae-k needs a VAE-family model with log_likelihood(), not '{config['model']}'")
+        if args.iwae_k < 1:
+            raise UsageError(f"--iwae-k must be >= 1, got {args.iwae_k}")
+        metrics = model.evaluate(loader, k=args.iwae_k)
+    else:
+        metrics = model.evaluate(loader)
     if args.metrics:
         metrics.update(_sample_metrics(model, config, test_arrays[0], args))
     print(json.dumps(metrics, indent=2))
@@ -249,6 +259,8 @@ def build_parser():
     evaluate.add_argument("--metrics", help="comma-separated sample metrics: fid,kid,pr,classifier_score,class_coverage")
     evaluate.add_argument("-n", type=int, default=2000, help="samples for --metrics")
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--iwae-k", dest="iwae_k", type=int,
+                          help="also estimate the test NLL with the k-sample IWAE bound (VAE-family checkpoints)")
     evaluate.set_defaults(run=command_eval)
     return parser
 

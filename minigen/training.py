@@ -70,6 +70,7 @@ def fit(model, loader, optimizers, *, epochs, out_dir, config, start_epoch=0, st
     model.train()
     try:
         while epoch < epochs:
+            model.on_epoch_start(epoch)
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False,
                        dynamic_ncols=True)
             started, seen = time.perf_counter(), 0

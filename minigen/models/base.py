@@ -9,7 +9,9 @@ A model is a ``Module`` that also knows its objective:
 - ``training_step(batch, optimizers)`` does one update and returns the terms;
   the default is the usual zero_grad / backward / step on ``loss(batch)``,
   and adversarial models override it with their alternating updates;
-- ``sample(n)`` draws images from the model, where the model can.
+- ``sample(n)`` draws images from the model, where the model can;
+- ``on_epoch_start(epoch)`` is called by the training loop before each epoch
+  (schedules that count epochs, such as the beta-VAE's KL warm-up).
 
 Each family registers a ``ModelSpec``: how to build it, the dataset it trains
 on by default and its paper hyperparameters in one place, which are also its
@@ -38,6 +40,9 @@ class GenerativeModel(Module):
         terms["loss"].backward()
         optimizer.step()
         return {name: float(value.item()) for name, value in terms.items()}
+
+    def on_epoch_start(self, epoch):
+        """Hook called by ``training.fit`` before epoch ``epoch`` (0-based); nothing by default."""
 
     def sample(self, n):
         raise NotImplementedError(f"{type(self).__name__} cannot sample")

@@ -1,0 +1,300 @@
+"""The variational autoencoder (Kingma and Welling, 2014) and the beta-VAE (Higgins et al., 2017).
+
+A latent-variable model p(x, z) = p(z) p(x | z) with prior p(z) = N(0, I) and a
+decoder p(x | z), fitted by maximising the evidence lower bound (ELBO) with an
+amortised Gaussian posterior q(z | x) = N(mu(x), diag sigma^2(x)):
+
+    log p(x) >= ELBO(x) = E_q[ log p(x | z) ] - KL( q(z | x) || p(z) )
+
+- Encoder (``encode``): a network maps x to (mu, log sigma^2); predicting the
+  log-variance keeps sigma positive without a constraint.
+- Reparameterisation (``reparameterize``): z = mu + sigma * eps, eps ~ N(0, I).
+  The noise no longer depends on the parameters, so d z / d mu = 1 and
+  d z / d log sigma^2 = sigma * eps / 2: the sampling step is differentiable and
+  the Monte-Carlo ELBO has a low-variance gradient.
+- Reconstruction term (``log_likelihood_of``): log p(x | z), summed over pixels.
+  Bernoulli decoder: log p(x | z) = sum_i x_i l_i - softplus(l_i), l the
+  logits, i.e. minus the binary cross-entropy with logits. Gaussian decoder:
+  log N(x; m, s^2) = -1/2 sum_i [ (x_i - m_i)^2 / s^2 + log(2 pi s^2) ], with a
+  fixed s, or a learned per-pixel log s.
+- KL term (``kl_divergence``), closed form for two Gaussians:
+  KL = 1/2 sum_j ( mu_j^2 + sigma_j^2 - log sigma_j^2 - 1 ).
+- beta-VAE: the loss is -E_q[log p(x | z)] + beta_t KL, where
+  beta_t = beta * min(1, epoch / warmup_epochs) (KL warm-up: the decoder learns
+  to use z before the prior pulls the posterior in). beta > 1 trades
+  reconstruction for a more factorised, disentangled code.
+
+``log_likelihood(x, k)`` estimates log p(x) with the importance-weighted bound of
+Burda et al. (2016), L_k = E[ log (1/k) sum_i p(x, z_i) / q(z_i | x) ], which
+tightens toward log p(x) as k grows; ``minigen eval --iwae-k`` reports it for any
+VAE checkpoint, and ``IWAE`` (iwae.py) trains on it.
+"""
+
+import math
+
+from .. import nn
+from ..creation import full, rand_like, randn, zeros
+from ..nn import functional as F
+from ..ops.reduce import logsumexp
+from ..ops.shape import stack
+from ..tensor import no_grad
+from .base import GenerativeModel, ModelSpec, register
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
+LIKELIHOODS = ("bernoulli", "gaussian")
+# Smallest learned decoder scale (log s >= -6): keeps the Gaussian likelihood bounded.
+_MIN_LOG_SCALE = -6.0
+
+
+def _choice(argument, value, choices):
+    if value not in choices:
+        raise ValueError(f"VAE: {argument} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def _mlp(sizes, activation, final_activation=False):
+    layers = []
+    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if final_activation or index < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """x (B, C, H, W) -> a flat feature vector (B, features): an MLP or a stride-2 conv stack."""
+
+    def __init__(self, architecture, in_channels, image_size, hidden, channels, activation):
+        super().__init__()
+        if architecture == "mlp":
+            pixels = in_channels * image_size * image_size
+            self.network = nn.Sequential(nn.Flatten(), _mlp((pixels, *hidden), activation, final_activation=True))
+            self.features = hidden[-1]
+            return
+        layers, previous = [], in_channels
+        for width in channels:  # each 4x4 stride-2 conv halves the side
+            layers += [nn.Conv2d(previous, width, 4, stride=2, padding=1), ACTIVATIONS[activation]()]
+            previous = width
+        side = image_size // 2 ** len(channels)
+        layers += [nn.Flatten(), nn.Linear(previous * side * side, hidden[-1]), ACTIVATIONS[activation]()]
+        self.network = nn.Sequential(*layers)
+        self.features = hidden[-1]
+
+    def forward(self, x):
+        return self.network(x)
+
+
+class Decoder(nn.Module):
+    """z (B, latent) -> per-pixel outputs (B, C, H, W): logits or Gaussian means."""
+
+    def __init__(self, architecture, in_channels, image_size, latent_dim, hidden, channels, activation):
+        super().__init__()
+        self.image_shape = (in_channels, image_size, image_size)
+        if architecture == "mlp":
+            pixels = in_channels * image_size * image_size
+            self.network = nn.Sequential(_mlp((latent_dim, *reversed(hidden), pixels), activation),
+                                         nn.Unflatten(1, self.image_shape))
+            return
+        side = image_size // 2 ** len(channels)
+        widths = list(reversed(channels))
+        layers = [nn.Linear(latent_dim, hidden[-1]), ACTIVATIONS[activation](),
+                  nn.Linear(hidden[-1], widths[0] * side * side), ACTIVATIONS[activation](),
+                  nn.Unflatten(1, (widths[0], side, side))]
+        for width, following in zip(widths, widths[1:] + [in_channels]):  # each 4x4 stride-2 transposed conv doubles
+            layers += [nn.ConvTranspose2d(width, following, 4, stride=2, padding=1), ACTIVATIONS[activation]()]
+        self.network = nn.Sequential(*layers[:-1])  # no activation on the output
+
+    def forward(self, z):
+        return self.network(z)
+
+
+class VAE(GenerativeModel):
+    """A VAE with an MLP or conv encoder/decoder and a Bernoulli or Gaussian decoder.
+
+    ``architecture="mlp"`` with ``hidden=(200, 200)``, ``activation="tanh"`` and
+    ``latent_dim=50`` is the one-stochastic-layer model of Burda et al. (2016);
+    ``architecture="conv"`` stacks 4x4 stride-2 convolutions with ``channels``
+    (the image side must be divisible by 2 ** len(channels)).
+    ``binarize=True`` draws a fresh Bernoulli binarisation of the grey-level
+    input at every training step (dynamic binarisation); at evaluation the input
+    is binarised with the global generator, so seed it for reproducible scores.
+    """
+
+    def __init__(self, *, architecture="mlp", in_channels=1, image_size=28, latent_dim=50, hidden=(200, 200),
+                 channels=(32, 64), activation="tanh", likelihood="bernoulli", decoder_scale=None, beta=1.0,
+                 warmup_epochs=0, binarize=None):
+        super().__init__()
+        _choice("architecture", architecture, ("mlp", "conv"))
+        _choice("likelihood", likelihood, LIKELIHOODS)
+        _choice("activation", activation, tuple(ACTIVATIONS))
+        hidden, channels = tuple(hidden), tuple(channels)
+        if architecture == "conv" and image_size % 2 ** len(channels):
+            raise ValueError(f"VAE: a conv VAE with {len(channels)} stride-2 layers needs an image side divisible by "
+                             f"{2 ** len(channels)}, got {image_size}")
+        if beta < 0 or warmup_epochs < 0:
+            raise ValueError(f"VAE: beta and warmup_epochs must be >= 0, got {beta} and {warmup_epochs}")
+        self.latent_dim, self.likelihood, self.beta = latent_dim, likelihood, float(beta)
+        self.warmup_epochs = warmup_epochs
+        self.binarize = likelihood == "bernoulli" if binarize is None else bool(binarize)
+        self.image_shape = (in_channels, image_size, image_size)
+        self.encoder = Encoder(architecture, in_channels, image_size, hidden, channels, activation)
+        self.posterior = nn.Linear(self.encoder.features, 2 * latent_dim)  # -> (mu, log sigma^2)
+        self.decoder = Decoder(architecture, in_channels, image_size, latent_dim, hidden, channels, activation)
+        if likelihood == "gaussian" and decoder_scale is None:  # learned per-pixel log s, starting at s = 1
+            self.log_scale = nn.Parameter(zeros(*self.image_shape))
+        self.decoder_scale = decoder_scale
+        self.kl_weight = self.beta if warmup_epochs == 0 else 0.0
+
+    # ---- the pieces of the ELBO ----------------------------------------------------------
+    def encode(self, x):
+        """The posterior q(z | x): its mean and log-variance, each (B, latent_dim)."""
+        self._check_images(x)
+        mu, log_variance = self.posterior(self.encoder(x)).chunk(2, dim=1)
+        return mu, log_variance
+
+    @staticmethod
+    def reparameterize(mu, log_variance):
+        # z = mu + sigma * eps: dz/dmu = 1, dz/dlog sigma^2 = sigma * eps / 2, and eps carries no parameter.
+        return mu + (0.5 * log_variance).exp() * randn(*mu.shape, dtype=mu.dtype, device=mu.device)
+
+    def decode(self, z):
+        """Decoder outputs for codes z (B, latent_dim): Bernoulli logits or Gaussian means, (B, C, H, W)."""
+        return self.decoder(z)
+
+    def log_likelihood_of(self, x, output):
+        """log p(x | z) summed over pixels, one value per example; ``output`` may carry extra leading dims."""
+        if self.likelihood == "bernoulli":
+            # log Bernoulli(x; sigmoid(l)) = x l - softplus(l) = -BCE_with_logits(l, x); d/dl = x - sigmoid(l)
+            return -F.binary_cross_entropy_with_logits(output, x.expand(output.shape), reduction="none").sum((-3, -2, -1))
+        log_scale = self._log_scale()
+        # log N(x; m, s^2) = -(x - m)^2 / (2 s^2) - log s - log(2 pi) / 2; d/dm = (x - m) / s^2
+        squared = (x - output) ** 2 * (-2.0 * log_scale).exp()
+        return -(0.5 * squared + log_scale + 0.5 * math.log(2 * math.pi)).sum((-3, -2, -1))
+
+    @staticmethod
+    def kl_divergence(mu, log_variance):
+        # KL(N(mu, sigma^2) || N(0, 1)) = (mu^2 + sigma^2 - log sigma^2 - 1) / 2 per dimension;
+        # d/dmu = mu, d/dlog sigma^2 = (sigma^2 - 1) / 2.
+        return 0.5 * (mu**2 + log_variance.exp() - log_variance - 1.0).sum(-1)
+
+    def _log_scale(self):
+        if self.decoder_scale is not None:
+            return self._constant(math.log(self.decoder_scale))
+        return self.log_scale.clamp(min=_MIN_LOG_SCALE)
+
+    def _constant(self, value):
+        return full((), value, dtype=self.posterior.bias.dtype, device=self.posterior.bias.device)
+
+    # ---- training ------------------------------------------------------------------------
+    def on_epoch_start(self, epoch):
+        # KL warm-up: beta_t = beta * min(1, epoch / warmup_epochs).
+        self.kl_weight = self.beta * (1.0 if self.warmup_epochs == 0 else min(1.0, epoch / self.warmup_epochs))
+
+    def prepare(self, batch):
+        """The images of a batch, binarised when the model asks for it."""
+        x = batch[0] if isinstance(batch, tuple) else batch
+        self._check_images(x)
+        if self.binarize:
+            x = (rand_like(x) < x).to(x.dtype)
+        return x
+
+    def loss(self, batch):
+        x = self.prepare(batch)
+        mu, log_variance = self.encode(x)
+        z = self.reparameterize(mu, log_variance)
+        reconstruction = -self.log_likelihood_of(x, self.decode(z)).mean()  # one-sample estimate of -E_q[log p(x|z)]
+        kl = self.kl_divergence(mu, log_variance).mean()
+        return {"loss": reconstruction + self.kl_weight * kl, "reconstruction": reconstruction, "kl": kl,
+                "elbo": -(reconstruction + kl).detach()}
+
+    # ---- evaluation and sampling ---------------------------------------------------------
+    def log_weights(self, x, k):
+        """log p(x, z_i) - log q(z_i | x) for k posterior draws z_i per example: a (k, B) tensor."""
+        mu, log_variance = self.encode(x)
+        eps = randn(k, *mu.shape, dtype=mu.dtype, device=mu.device)
+        z = mu + (0.5 * log_variance).exp() * eps  # (k, B, latent)
+        output = self.decode(z.reshape(-1, self.latent_dim))
+        log_px = self.log_likelihood_of(x, output.reshape(k, *x.shape))
+        # log p(z) - log q(z | x) = -z^2/2 + eps^2/2 + log sigma^2 / 2 summed (the log 2 pi terms cancel)
+        log_prior_ratio = (0.5 * (eps**2 - z**2) + 0.5 * log_variance).sum(-1)
+        return log_px + log_prior_ratio
+
+    def log_likelihood(self, x, k=5000, chunk=None):
+        """The IWAE estimate of log p(x) per example (B,), with k importance samples drawn in chunks.
+
+        L_k = log (1/k) sum_i w_i,  w_i = p(x, z_i) / q(z_i | x): a lower bound on log p(x)
+        that is tight as k -> infinity (L_1 is the ELBO). Runs without building a graph;
+        ``chunk`` caps the decoder rows per pass (default: about 20,000 images' worth).
+        """
+        if k < 1:
+            raise ValueError(f"log_likelihood: k must be >= 1, got {k}")
+        x = self.prepare(x) if self.training else self._binarized_for_eval(x)
+        chunk = chunk or max(1, 20_000 // max(x.shape[0], 1))
+        with no_grad():
+            # log sum_i w_i per chunk of draws, then over the chunks: log p(x) ~= log sum_i w_i - log k
+            sums = [logsumexp(self.log_weights(x, min(chunk, k - start)), 0) for start in range(0, k, chunk)]
+            return logsumexp(stack(sums), 0) - math.log(k)
+
+    def _binarized_for_eval(self, x):
+        x = x[0] if isinstance(x, tuple) else x
+        self._check_images(x)
+        return (rand_like(x) < x).to(x.dtype) if self.binarize else x
+
+    def evaluate(self, loader, k=None):
+        """Test loss terms; with ``k``, also the IWAE-k estimate of the negative log-likelihood (nats)."""
+        metrics = super().evaluate(loader)
+        if k is not None:
+            total, count = 0.0, 0
+            for batch in loader:
+                images = batch[0] if isinstance(batch, tuple) else batch
+                total += float(self.log_likelihood(images, k).sum().item())
+                count += images.shape[0]
+            metrics[f"test_nll_iwae_{k}"] = -total / max(count, 1)
+        return metrics
+
+    def sample(self, n):
+        """Images from the model: z ~ N(0, I), then the decoder's mean (sigmoid of the logits for Bernoulli)."""
+        z = randn(n, self.latent_dim, dtype=self.posterior.bias.dtype, device=self.posterior.bias.device)
+        return self.mean_image(self.decode(z))
+
+    def mean_image(self, output):
+        """The decoder's mean image in [0, 1] for Bernoulli, the raw mean for Gaussian."""
+        return output.sigmoid() if self.likelihood == "bernoulli" else output
+
+    def reconstruct(self, x):
+        """The decoder's mean image at the posterior mean (no sampling)."""
+        mu, _ = self.encode(x)
+        return self.mean_image(self.decode(mu))
+
+    def _check_images(self, x):
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"VAE: expected images of shape (B, {', '.join(map(str, self.image_shape))}), "
+                             f"got {tuple(x.shape)}")
+
+
+register(ModelSpec(
+    name="vae",
+    build=VAE,
+    dataset="mnist",
+    description="VAE, 784-200-200-50 tanh MLP, Bernoulli decoder, dynamic binarisation (Burda et al. 2016)",
+    hyperparameters={"lr": 1e-3, "batch_size": 100, "epochs": 10, "architecture": "mlp", "latent_dim": 50,
+                     "hidden": [200, 200], "activation": "tanh"},
+))
+
+register(ModelSpec(
+    name="conv_vae",
+    build=VAE,
+    dataset="mnist",
+    description="convolutional VAE (4x4 stride-2 convs 32-64, 256 hidden, 16-d latent), Bernoulli decoder",
+    hyperparameters={"lr": 1e-3, "batch_size": 128, "epochs": 10, "architecture": "conv", "latent_dim": 16,
+                     "hidden": [256], "channels": [32, 64], "activation": "relu"},
+))
+
+register(ModelSpec(
+    name="beta_vae",
+    build=VAE,
+    dataset="shapes",
+    description="beta-VAE (beta 4, KL warm-up over 10 epochs), conv 32-32-64-64 on 64x64 shapes, 10-d latent",
+    hyperparameters={"lr": 5e-4, "batch_size": 64, "epochs": 30, "architecture": "conv", "image_size": 64,
+                     "latent_dim": 10, "hidden": [256], "channels": [32, 32, 64, 64], "activation": "relu",
+                     "beta": 4.0, "warmup_epochs": 10, "binarize": False},
+))
