@@ -1,5 +1,7 @@
 """Model families, one file each, all behind the ``GenerativeModel`` interface."""
 
-from . import classifier
+from . import classifier, iwae, vae
 from .base import REGISTRY, GenerativeModel, ModelSpec, get_spec, register
 from .classifier import Classifier
+from .iwae import IWAE
+from .vae import VAE
