@@ -18,7 +18,8 @@ Non-tensor arguments (``dim``, ``stride`` ...) are passed to the constructor and
 kept as attributes. ``self.inputs`` holds the input Tensors and
 ``self.output``/``self.outputs`` the outputs (held weakly, so a node never keeps
 its own outputs alive). ``self.needs_input_grad[i]`` says whether input ``i``
-wants a gradient, so backward can skip work.
+wants a gradient (all False when no graph is recorded); it is set before
+``forward`` runs, so forward can skip saving what backward will not need.
 """
 
 import weakref
@@ -46,6 +47,9 @@ class Function:
             if len(devices) > 1:
                 _raise_device_mismatch(self, inputs)
             self.xp = backend.array_module(first)
+        record = _tensor._grad_enabled and any(t.requires_grad for t in inputs)
+        # Known before forward runs, so a forward can skip saving what no gradient will use.
+        self.needs_input_grad = tuple(t.requires_grad for t in inputs) if record else (False,) * len(inputs)
         try:
             outputs = self.forward(*[t.data for t in inputs])
         except (ValueError, TypeError) as error:
@@ -58,7 +62,6 @@ class Function:
         single = not isinstance(outputs, tuple)
         if single:
             outputs = (outputs,)
-        record = _tensor._grad_enabled and any(t.requires_grad for t in inputs)
         results = []
         for y in outputs:
             if type(y) is not np.ndarray and self.xp is np:
@@ -66,7 +69,6 @@ class Function:
             results.append(Tensor(y, record and y.dtype.kind == "f"))
         if record:
             self.inputs = inputs
-            self.needs_input_grad = tuple(t.requires_grad for t in inputs)
             self._outputs = tuple(weakref.ref(y) for y in results)
             self._output_meta = tuple((y.shape, y.dtype) for y in results)
             for index, y in enumerate(results):

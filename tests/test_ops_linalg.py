@@ -60,6 +60,30 @@ def test_mm_and_bmm(device, m, k, n, batch, seed):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("with_bias", [True, False])
+@given(leading=st.lists(sides, min_size=0, max_size=2), k=sides, n=sides, seed=seeds)
+def test_linear_values_and_gradients(device, with_bias, leading, k, n, seed):
+    from minigen.nn import functional as F
+
+    x, weight, bias = tensor((*leading, k), seed, device), tensor((n, k), seed + 1, device), tensor((n,), seed + 2, device)
+    operands = (x, weight, bias) if with_bias else (x, weight)
+    expected = _numpy(x) @ _numpy(weight).T + (_numpy(bias) if with_bias else 0.0)
+    result = F.linear(*operands)
+    assert result.shape == expected.shape
+    np.testing.assert_allclose(_numpy(result), expected, rtol=1e-12, atol=1e-12)
+    check_gradients(F.linear, operands)
+
+
+def test_linear_errors_name_the_shapes():
+    from minigen.nn import functional as F
+
+    with pytest.raises(RuntimeError, match=r"linear: input \(2, 3\) and weight \(4, 5\) do not align"):
+        F.linear(minigen.zeros(2, 3), minigen.zeros(4, 5))
+    with pytest.raises(RuntimeError, match=r"bias shape \(3,\) does not match weight \(4, 5\)"):
+        F.linear(minigen.zeros(2, 5), minigen.zeros(4, 5), minigen.zeros(3))
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @given(k=st.integers(1, 5), n=st.integers(1, 5), seed=seeds)
 def test_outer_and_dot(device, k, n, seed):
     u, v, w = tensor((k,), seed, device), tensor((n,), seed + 1, device), tensor((k,), seed + 2, device)

@@ -17,6 +17,7 @@ from ..ops.elementwise import (
     elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh, where,
 )
 from ..ops.indexing import embedding, one_hot
+from ..ops.linalg import linear
 from ..ops.pooling import (
     adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool2d, pixel_shuffle, pixel_unshuffle,
 )
@@ -33,10 +34,6 @@ __all__ = [
 ]
 
 
-def linear(input, weight, bias=None):
-    """y = x W^T + b"""
-    output = input @ weight.mT if weight.ndim == 2 else input @ weight
-    return output if bias is None else output + bias
 
 
 # --- normalisation ----------------------------------------------------------------------

@@ -67,6 +67,49 @@ class MatMul(Function):
         return grad_a, grad_b
 
 
+class Linear(Function):
+    """y = x W^T + b in one node: the rows of x (any leading dims) against W (out, in).
+
+    One GEMM forward, and a backward whose weight gradient g^T x comes out in
+    W's own (out, in) layout, so no transposed view has to be copied into
+    ``.grad``. Same values as ``x @ W.mT + b``.
+    """
+
+    def forward(self, x, weight, bias=None):
+        rows = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        y = rows @ weight.T
+        if bias is not None:
+            y += bias  # y is a fresh array: add in place
+        return y.reshape(x.shape[:-1] + weight.shape[:1]) if x.ndim != 2 else y
+
+    def backward(self, grad):
+        x, weight = self.inputs[:2]
+        grad_x = grad_weight = grad_bias = None
+        rows = reshape(grad, -1, grad.shape[-1]) if grad.ndim != 2 else grad
+        if self.needs_input_grad[0]:
+            grad_x = _matmul(grad, weight)
+        if self.needs_input_grad[1]:
+            grad_weight = _matmul(rows.mT, reshape(x, -1, x.shape[-1]) if x.ndim != 2 else x)
+        if len(self.inputs) == 2:
+            return grad_x, grad_weight
+        if self.needs_input_grad[2]:
+            grad_bias = rows.sum(0)
+        return grad_x, grad_weight, grad_bias
+
+
+def linear(input, weight, bias=None):
+    """y = x W^T + b for x (..., in), W (out, in) and b (out,), as ``torch.nn.functional.linear``."""
+    operands = (input, weight) if bias is None else (input, weight, bias)
+    _check_tensors("linear", *operands)
+    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise RuntimeError(f"linear: input {_shape(input)} and weight {_shape(weight)} do not align "
+                           f"(expected input (..., {weight.shape[-1]}) and a 2-D weight (out, in))")
+    if bias is not None and tuple(bias.shape) != tuple(weight.shape[:1]):
+        raise RuntimeError(f"linear: bias shape {_shape(bias)} does not match weight {_shape(weight)}; "
+                           f"expected ({weight.shape[0]},)")
+    return Linear.apply(*operands)
+
+
 def _matmul(a, b):
     """matmul without the checks: 1-D operands become a row (left) or a column (right)."""
     if a.ndim >= 2 and b.ndim >= 2:
