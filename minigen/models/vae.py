@@ -251,6 +251,17 @@ class VAE(GenerativeModel):
             metrics[f"test_nll_iwae_{k}"] = -total / max(count, 1)
         return metrics
 
+    def active_units(self, x, threshold=1e-2):
+        """Latent units in use (Burda et al. 2016): A_u = Var_x( E_q(z|x)[z_u] ) > ``threshold``.
+
+        Returns (count, per-unit variances as a Tensor). A unit whose posterior mean
+        does not move with x carries no information: its KL term has collapsed to 0.
+        """
+        with no_grad():
+            mu, _ = self.encode(x)
+            variances = mu.var(dim=0, correction=0)
+        return int((variances > threshold).sum().item()), variances
+
     def sample(self, n):
         """Images from the model: z ~ N(0, I), then the decoder's mean (sigmoid of the logits for Bernoulli)."""
         z = randn(n, self.latent_dim, dtype=self.posterior.bias.dtype, device=self.posterior.bias.device)
