@@ -1,12 +1,12 @@
 """Convolutions (NCHW): conv1d, conv2d, conv_transpose2d, unfold and fold.
 
-Every convolution is im2col + GEMM. im2col is a strided *view* of the
-padded input (no loop over pixels), copied once, in its natural order, into
-columns laid out (N, groups, C/groups*kh*kw, Ho*Wo). Keeping the batch as the
-outer dim means each GEMM is a stack of per-image products whose results are
-already in NCHW order: no transpose copies of inputs or outputs. col2im, the
-adjoint of im2col, adds the columns back into a zero-padded buffer with one
-slice-add per kernel offset (kh*kw of them).
+Every convolution is im2col + one GEMM. im2col is a strided *view* of the
+padded input (no loop over pixels), copied once into columns laid out
+(groups, C/groups*kh*kw, N*Ho*Wo): the batch sits next to the positions, so
+each of the three GEMMs below is a plain 2-D matmul per group on contiguous
+data, and the weight gradient's sum over the batch happens inside its GEMM.
+col2im, the adjoint of im2col, adds the columns back into a zero-padded
+buffer with one slice-add per kernel offset (kh*kw of them).
 
 Three Functions carry every derivative, each written with the others:
 
@@ -33,9 +33,6 @@ TENSOR_METHODS = []
 # The geometry shared by a convolution and the ops of its backward:
 # stride, dilation: (height, width); padding: ((top, bottom), (left, right)).
 Geometry = namedtuple("Geometry", "stride padding dilation groups")
-# A Conv2d keeps its im2col columns for the weight gradient when they take at most this many
-# times the input's memory (a 4x4 stride-2 kernel: 4x; a 3x3 stride-1 kernel, 9x, is recomputed).
-_KEEP_COLUMNS_UP_TO = 4
 
 
 # --- raw-array kernels ----------------------------------------------------------
@@ -81,31 +78,41 @@ def _windows(xp, x, kernel_size, output_size, geometry):
 
 
 def _columns(xp, x, kernel_size, output_size, geometry):
-    """im2col: the windows of ``x`` as columns (N, G, C/G*kh*kw, Ho*Wo), copied once in their natural order."""
+    """im2col: the windows of ``x`` as columns (G, C/G*kh*kw, N*Ho*Wo), copied once."""
     n, c = x.shape[:2]
-    columns = xp.ascontiguousarray(_windows(xp, x, kernel_size, output_size, geometry))
+    windows = _windows(xp, x, kernel_size, output_size, geometry)
+    columns = xp.ascontiguousarray(windows.transpose(1, 2, 3, 0, 4, 5))
     rows = c // geometry.groups * kernel_size[0] * kernel_size[1]
-    return columns.reshape(n, geometry.groups, rows, output_size[0] * output_size[1])
+    return columns.reshape(geometry.groups, rows, n * output_size[0] * output_size[1])
 
 
 def _col2im(xp, columns, output_size, geometry):
-    """The adjoint of im2col: add columns laid out (N, C, kh, kw, Ho, Wo) back into (N, C, H, W)."""
-    n, c, kernel_h, kernel_w, rows, cols = columns.shape
+    """The adjoint of im2col: add columns laid out (C, kh, kw, N, Ho, Wo) back into (N, C, H, W)."""
+    c, kernel_h, kernel_w, n, rows, cols = columns.shape
     (top, bottom), (left, right) = geometry.padding
     height, width = output_size
     stride_h, stride_w = geometry.stride
     dilation_h, dilation_w = geometry.dilation
-    padded = xp.zeros((n, c, height + top + bottom, width + left + right), dtype=columns.dtype)
+    padded = xp.zeros((c, n, height + top + bottom, width + left + right), dtype=columns.dtype)
     # One slice-add per kernel offset; within one offset the windows never overlap.
     for i in range(kernel_h):
         row = i * dilation_h
         for j in range(kernel_w):
             col = j * dilation_w
             padded[:, :, row : row + stride_h * (rows - 1) + 1 : stride_h,
-                   col : col + stride_w * (cols - 1) + 1 : stride_w] += columns[:, :, i, j]
-    if top or bottom or left or right:
-        return xp.ascontiguousarray(padded[:, :, top : top + height, left : left + width])
-    return padded
+                   col : col + stride_w * (cols - 1) + 1 : stride_w] += columns[:, i, j]
+    return _batch_first(xp, padded[:, :, top : top + height, left : left + width])
+
+
+def _channels_first(xp, x, groups):
+    """(N, C, H, W) -> contiguous (G, C/G, N*H*W), the layout the GEMMs consume."""
+    n, c, height, width = x.shape
+    return xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(groups, c // groups, n * height * width)
+
+
+def _batch_first(xp, y):
+    """(C, N, H, W) -> contiguous (N, C, H, W)."""
+    return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
 
 
 def _kernel(xp, weight, groups):
@@ -114,40 +121,28 @@ def _kernel(xp, weight, groups):
     return xp.ascontiguousarray(weight).reshape(groups, rows // groups, channels * kernel_h * kernel_w)
 
 
-def _grouped(x, groups):
-    """(N, C, H, W) -> (N, G, C/G, H*W), a view."""
-    n, c, height, width = x.shape
-    return x.reshape(n, groups, c // groups, height * width)
-
-
-def _convolve(xp, x, weight, output_size, geometry, columns=None):
-    """conv2d on arrays: im2col, then per image W (G, O/G, C/G*k*k) @ columns (G, C/G*k*k, Ho*Wo).
-
-    The batch stays the outer dim throughout, so the product lands in (N, O, Ho, Wo)
-    order with no transpose copy.
-    """
-    if columns is None:
-        columns = _columns(xp, x, weight.shape[2:], output_size, geometry)
+def _convolve(xp, x, weight, output_size, geometry):
+    """conv2d on arrays: im2col, then W (G, O/G, C/G*k*k) @ columns (G, C/G*k*k, N*L)."""
+    columns = _columns(xp, x, weight.shape[2:], output_size, geometry)
     y = xp.matmul(_kernel(xp, weight, geometry.groups), columns)
-    return y.reshape(x.shape[0], weight.shape[0], *output_size)
+    return _batch_first(xp, y.reshape(weight.shape[0], x.shape[0], *output_size))
 
 
 def _convolve_transpose(xp, x, weight, output_size, geometry):
-    """conv_transpose2d on arrays: per image W^T (G, C/G*k*k, Cin/G) @ x (G, Cin/G, H*W), then col2im."""
+    """conv_transpose2d on arrays: columns W^T (G, C/G*k*k, Cin/G) @ x (G, Cin/G, N*L), then col2im."""
     n, _, height, width = x.shape
     channels_per_group, kernel_h, kernel_w = weight.shape[1:]
     kernel = _kernel(xp, weight, geometry.groups).transpose(0, 2, 1)
-    columns = xp.matmul(kernel, _grouped(x, geometry.groups))
-    columns = columns.reshape(n, geometry.groups * channels_per_group, kernel_h, kernel_w, height, width)
+    columns = xp.matmul(kernel, _channels_first(xp, x, geometry.groups))
+    columns = columns.reshape(geometry.groups * channels_per_group, kernel_h, kernel_w, n, height, width)
     return _col2im(xp, columns, output_size, geometry)
 
 
-def _convolve_grad_weight(xp, x, grad_output, kernel_size, geometry, columns=None):
-    """dL/dW = sum over images of grad_output (G, O/G, L) @ columns^T (G, L, C/G*k*k)."""
-    if columns is None:
-        columns = _columns(xp, x, kernel_size, grad_output.shape[2:], geometry)
-    per_image = xp.matmul(_grouped(grad_output, geometry.groups), columns.transpose(0, 1, 3, 2))
-    return per_image.sum(axis=0).reshape(grad_output.shape[1], x.shape[1] // geometry.groups, *kernel_size)
+def _convolve_grad_weight(xp, x, grad_output, kernel_size, geometry):
+    """dL/dW = grad_output (G, O/G, N*L) @ columns^T (G, N*L, C/G*k*k), summed over the batch by the GEMM."""
+    columns = _columns(xp, x, kernel_size, grad_output.shape[2:], geometry)
+    grad_weight = xp.matmul(_channels_first(xp, grad_output, geometry.groups), columns.transpose(0, 2, 1))
+    return grad_weight.reshape(grad_output.shape[1], x.shape[1] // geometry.groups, *kernel_size)
 
 
 # --- Functions --------------------------------------------------------------------
@@ -156,15 +151,8 @@ def _convolve_grad_weight(xp, x, grad_output, kernel_size, geometry, columns=Non
 class Conv2d(Function):
     """y = conv2d(x, W) with the output size given (the backward of a transposed conv may crop it)."""
 
-    columns = None  # im2col of x, kept for the weight gradient when cheap enough
-
     def forward(self, x, weight):
-        columns = _columns(self.xp, x, weight.shape[2:], self.output_size, self.geometry)
-        # The weight gradient's GEMM needs the same columns: keep them and skip a second im2col,
-        # unless they would hold much more memory than the input (3x3 stride-1 columns are 9x it).
-        if self.needs_input_grad[1] and columns.nbytes <= _KEEP_COLUMNS_UP_TO * x.nbytes:
-            self.columns = columns
-        return _convolve(self.xp, x, weight, self.output_size, self.geometry, columns)
+        return _convolve(self.xp, x, weight, self.output_size, self.geometry)
 
     def backward(self, grad):
         x, weight = self.inputs
@@ -172,8 +160,7 @@ class Conv2d(Function):
         if self.needs_input_grad[0]:
             grad_x = ConvTranspose2d.apply(grad, weight, output_size=x.shape[2:], geometry=self.geometry)
         if self.needs_input_grad[1]:
-            grad_weight = Conv2dGradWeight.apply(x, grad, kernel_size=weight.shape[2:], geometry=self.geometry,
-                                                 columns=self.columns)
+            grad_weight = Conv2dGradWeight.apply(x, grad, kernel_size=weight.shape[2:], geometry=self.geometry)
         return grad_x, grad_weight
 
 
@@ -197,10 +184,8 @@ class ConvTranspose2d(Function):
 class Conv2dGradWeight(Function):
     """dL/dW of ``Conv2d`` from its input x and output gradient g; bilinear in (x, g)."""
 
-    columns = None  # im2col of x, when the Conv2d that made this node already had it
-
     def forward(self, x, grad_output):
-        return _convolve_grad_weight(self.xp, x, grad_output, self.kernel_size, self.geometry, self.columns)
+        return _convolve_grad_weight(self.xp, x, grad_output, self.kernel_size, self.geometry)
 
     def backward(self, grad):
         x, grad_output = self.inputs
@@ -234,7 +219,7 @@ class Fold(Function):
         n, size, _ = columns.shape
         kernel_h, kernel_w = self.kernel_size
         columns = columns.reshape(n, size // (kernel_h * kernel_w), kernel_h, kernel_w, *self.blocks)
-        return _col2im(self.xp, columns, self.output_size, self.geometry)
+        return _col2im(self.xp, columns.transpose(1, 2, 3, 0, 4, 5), self.output_size, self.geometry)
 
     def backward(self, grad):
         return Unfold.apply(grad, kernel_size=self.kernel_size, blocks=self.blocks, geometry=self.geometry)
