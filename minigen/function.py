@@ -20,6 +20,15 @@ kept as attributes. ``self.inputs`` holds the input Tensors and
 its own outputs alive). ``self.needs_input_grad[i]`` says whether input ``i``
 wants a gradient (all False when no graph is recorded); it is set before
 ``forward`` runs, so forward can skip saving what backward will not need.
+
+Saved tensors, as PyTorch saves them: a node keeps the data of only the
+inputs its backward reads (``saved_inputs``, an index tuple; None keeps them
+all, the safe default) and, with ``saves_output``, its output arrays. Every
+other non-leaf input is kept as a ``GraphEdge``: the link to its creator
+and its shape, dtype and device, enough for the graph walk and for shape
+arithmetic such as ``sum_to(grad, a.shape)``, but not its array, which is
+freed as soon as nothing else needs it. Subclasses set these as class
+attributes, or in ``forward`` from ``needs_input_grad``.
 """
 
 import weakref
@@ -31,12 +40,33 @@ from . import tensor as _tensor
 from .tensor import Tensor
 
 
+class GraphEdge:
+    """A non-leaf input whose data a node's backward does not read: its place in the graph and its metadata."""
+
+    __slots__ = ("creator", "output_index", "requires_grad", "shape", "dtype", "device")
+
+    def __init__(self, tensor):
+        self.creator = tensor.creator
+        self.output_index = tensor.output_index
+        self.requires_grad = tensor.requires_grad
+        self.shape = tensor.data.shape
+        self.dtype = tensor.data.dtype
+        self.device = tensor.device
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+
 class Function:
     # Set to True on a Function whose backward is computed on raw arrays and is
     # therefore only once-differentiable: asking for its second derivative
     # (create_graph=True) raises instead of silently returning a wrong answer.
     once_differentiable = False
     released = False
+    # The inputs whose data backward reads (None: all of them), and whether it reads the outputs.
+    saved_inputs = None
+    saves_output = False
 
     def __call__(self, *inputs):
         first = inputs[0].data
@@ -68,9 +98,11 @@ class Function:
                 y = np.asarray(y)  # NumPy turns 0-d results into scalars
             results.append(Tensor(y, record and y.dtype.kind == "f"))
         if record:
-            self.inputs = inputs
+            self.inputs = _saved(inputs, self.saved_inputs)
             self._outputs = tuple(weakref.ref(y) for y in results)
             self._output_meta = tuple((y.shape, y.dtype) for y in results)
+            if self.saves_output:
+                self._output_data = tuple(y.data for y in results)
             for index, y in enumerate(results):
                 if y.requires_grad:  # integer outputs (indices) stay leaves
                     y.creator = self
@@ -91,11 +123,20 @@ class Function:
 
     @property
     def output(self):
-        return self._outputs[0]()
+        return self._output(0)
 
     @property
     def outputs(self):
-        return tuple(ref() for ref in self._outputs)
+        return tuple(self._output(index) for index in range(len(self._outputs)))
+
+    def _output(self, index):
+        """Output ``index`` as a graph tensor: the live one, or, once that is gone, one rebuilt
+        around the saved array with this node as its creator (the same place in the graph)."""
+        tensor = self._outputs[index]()
+        if tensor is None and self.saves_output:
+            tensor = Tensor(self._output_data[index], True)
+            tensor.creator, tensor.output_index = self, index
+        return tensor
 
     def forward(self, *arrays):
         raise NotImplementedError(f"{self.name}.forward")
@@ -107,6 +148,19 @@ class Function:
         """Drop everything saved for backward (the graph is used up)."""
         self.__dict__.clear()
         self.released = True
+
+
+def bilinear_saved_inputs(needs_input_grad):
+    """``saved_inputs`` of a bilinear op f(a, b, ...): a's gradient needs b, b's needs a (a bias needs neither)."""
+    return tuple(i for i, needed in ((1, needs_input_grad[0]), (0, needs_input_grad[1])) if needed)
+
+
+def _saved(inputs, saved_indices):
+    """The inputs as the node keeps them: leaves and saved inputs whole, the rest as graph edges."""
+    return tuple(
+        t if t.creator is None or saved_indices is None or index in saved_indices else GraphEdge(t)
+        for index, t in enumerate(inputs)
+    )
 
 
 def _raise_device_mismatch(function, inputs):

@@ -41,13 +41,34 @@ def test_second_backward_through_freed_graph_raises():
 def test_graph_is_freed_so_intermediates_are_collected():
     x = leaf(np.ones(1000))
     hidden = x.exp()
-    probe = weakref.ref(hidden)
+    probe = weakref.ref(hidden.data)
     loss = (hidden * 2).sum()
     del hidden
-    assert probe() is not None, "the graph must keep its intermediates until backward"
+    assert probe() is not None, "the graph must keep what backward reads (exp's output) until backward"
     loss.backward()
     del loss
     assert probe() is None, "an intermediate outlived its graph: a reference cycle keeps it"
+
+
+def test_intermediates_no_backward_reads_are_freed_before_backward():
+    x = leaf(np.ones(1000))
+    scaled = x * 3.0  # read by no backward: MulScalar, AddScalar and Sum keep only its shape
+    probe = weakref.ref(scaled.data)
+    loss = (scaled + 1.0).sum()
+    del scaled
+    assert probe() is None, "the graph kept an array that no backward reads"
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(1000, 3.0))
+
+
+def test_an_output_saved_for_backward_is_rebuilt_in_the_graph_after_its_tensor_is_gone():
+    x = leaf([0.5, -1.0, 2.0])
+    loss = (x.tanh() * 2.0).sum()  # the tanh output tensor is dropped at once; its array is saved
+    (gradient,) = minigen.grad(loss, x, create_graph=True)
+    np.testing.assert_allclose(gradient.detach().numpy(), 2 * (1 - np.tanh(x.detach().numpy()) ** 2))
+    (second,) = minigen.grad(gradient.sum(), x)  # the rebuilt output must still lead back to x
+    t = np.tanh(x.detach().numpy())
+    np.testing.assert_allclose(second.numpy(), -4 * t * (1 - t**2))
 
 
 def test_no_reference_cycles_between_nodes_and_outputs():

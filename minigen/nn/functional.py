@@ -11,11 +11,11 @@ import math
 from .. import backend
 from ..creation import full_like
 from ..function import Function
-from ..ops.activation import dropout, log_softmax, softmax
-from ..ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold
-from ..ops.elementwise import (
-    elu, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh, where,
+from ..ops.activation import (
+    dropout, elu, gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, tanh,
 )
+from ..ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold
+from ..ops.elementwise import where
 from ..ops.indexing import embedding, one_hot
 from ..ops.linalg import linear
 from ..ops.pooling import (

@@ -1,20 +1,355 @@
-"""Softmax, log-softmax and dropout.
+"""Activations, softmax, log-softmax and dropout.
 
-Softmax and log-softmax are computed in their shifted (overflow-free) forms on
-raw arrays; their backward passes are written with ops on the saved output, so
-they are differentiable to any order.
+Each activation's forward runs on raw arrays in few passes, without a
+branch per element. Its backward is one fused node, ``<Name>Grad``, whose
+forward computes ``grad * f'(x)`` on arrays and whose own backward is
+written with differentiable ops (Chainer's ``TanhGrad`` pattern), so every
+activation stays differentiable to any order: WGAN-GP and the contractive
+autoencoder take its second derivative.
+
+What each node saves is what PyTorch saves: the output for sigmoid, tanh,
+ReLU and softmax, the input for SiLU, GELU, softplus and leaky ReLU.
 """
 
+import math
 import numbers
 
 from .. import backend
 from ..function import Function
 from ..tensor import Tensor, _normalize_dim, is_grad_enabled
-from .elementwise import _float_operand, exp, mul
+from .elementwise import _float_operand, exp, mul, where
 from .reduce import sum
 
-__all__ = ["softmax", "log_softmax", "dropout"]
-TENSOR_METHODS = ["softmax", "log_softmax"]
+__all__ = [
+    "sigmoid", "tanh", "relu", "leaky_relu", "elu", "silu", "gelu", "softplus", "softmax", "log_softmax",
+    "dropout",
+]
+TENSOR_METHODS = ["sigmoid", "tanh", "relu", "softmax", "log_softmax"]
+
+
+# --- raw-array kernels --------------------------------------------------------------
+
+
+def sigmoid_array(xp, x):
+    """1 / (1 + e^-x) without overflow and with full relative precision for very negative x.
+
+    With e = exp(-|x|) <= 1 the two stable forms are 1 / (1 + e) for x >= 0 and
+    e / (1 + e) for x < 0; their numerators are max(e, [x >= 0]), which picks
+    between them with arithmetic instead of a branch per element.
+    """
+    e = xp.abs(x, out=xp.empty_like(x))  # out=: 0-d inputs stay arrays that can be updated in place
+    xp.negative(e, out=e)
+    xp.exp(e, out=e)
+    numerator = xp.greater_equal(x, 0, out=xp.empty_like(x))
+    xp.maximum(numerator, e, out=numerator)
+    e += 1
+    numerator /= e
+    return numerator
+
+
+def _softplus_array(xp, x):
+    """log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow, no NumPy warning, no branch."""
+    tail = xp.abs(x, out=xp.empty_like(x))
+    xp.negative(tail, out=tail)
+    xp.exp(tail, out=tail)
+    xp.log1p(tail, out=tail)
+    tail += xp.maximum(x, 0)
+    return tail
+
+
+_GELU_TANH_SCALE = math.sqrt(2.0 / math.pi)
+_GELU_TANH_CUBIC = 0.044715
+
+
+def _gelu_tanh_inner(xp, x):
+    """u = sqrt(2/pi) (x + 0.044715 x^3), the argument of the tanh approximation."""
+    u = xp.multiply(x, x, out=xp.empty_like(x))
+    u *= _GELU_TANH_CUBIC
+    u += 1.0
+    u *= x
+    u *= _GELU_TANH_SCALE
+    return u
+
+
+def _normal_cdf_array(x):
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2 on arrays."""
+    from .special import erf_array
+
+    phi = erf_array(x * (1.0 / math.sqrt(2.0)))
+    phi += 1.0
+    phi *= 0.5
+    return phi
+
+
+def _normal_pdf(x):
+    """phi(x) = exp(-x^2 / 2) / sqrt(2 pi), written with ops."""
+    return exp(x * x * -0.5) * (1.0 / math.sqrt(2.0 * math.pi))
+
+
+# --- sigmoid and tanh: the gradient from the output ----------------------------------------
+
+
+class Sigmoid(Function):
+    saved_inputs = ()
+    saves_output = True
+
+    def forward(self, x):
+        return sigmoid_array(self.xp, x)
+
+    def backward(self, grad):
+        return SigmoidGrad.apply(self.output, grad)
+
+
+class SigmoidGrad(Function):
+    """g * y (1 - y) for y = sigmoid(x), fused."""
+
+    def forward(self, y, grad):
+        result = self.xp.subtract(1.0, y, out=self.xp.empty_like(y))
+        result *= y
+        result *= grad
+        return result
+
+    def backward(self, grad_grad):
+        y, grad = self.inputs
+        grad_y = grad_grad * grad * (1.0 - 2.0 * y) if self.needs_input_grad[0] else None
+        grad_grad_output = SigmoidGrad.apply(y, grad_grad) if self.needs_input_grad[1] else None
+        return grad_y, grad_grad_output
+
+
+class Tanh(Function):
+    saved_inputs = ()
+    saves_output = True
+
+    def forward(self, x):
+        return self.xp.tanh(x)
+
+    def backward(self, grad):
+        return TanhGrad.apply(self.output, grad)
+
+
+class TanhGrad(Function):
+    """g * (1 - y^2) for y = tanh(x), fused."""
+
+    def forward(self, y, grad):
+        result = self.xp.multiply(y, y, out=self.xp.empty_like(y))
+        self.xp.subtract(1.0, result, out=result)
+        result *= grad
+        return result
+
+    def backward(self, grad_grad):
+        y, grad = self.inputs
+        grad_y = grad_grad * grad * y * -2.0 if self.needs_input_grad[0] else None
+        grad_grad_output = TanhGrad.apply(y, grad_grad) if self.needs_input_grad[1] else None
+        return grad_y, grad_grad_output
+
+
+def sigmoid(x):
+    """Elementwise 1 / (1 + e^-x)."""
+    return Sigmoid.apply(_float_operand(x))
+
+
+def tanh(x):
+    """Elementwise tanh."""
+    return Tanh.apply(_float_operand(x))
+
+
+# --- piecewise-linear units: the gradient is a constant mask ---------------------------------
+
+
+class Relu(Function):
+    saved_inputs = ()
+    saves_output = True
+
+    def forward(self, x):
+        return self.xp.maximum(x, 0)
+
+    def backward(self, grad):
+        # y > 0 exactly where x > 0; the mask is a constant, so the second derivative is 0
+        y = self.output.data
+        return mul(grad, Tensor(self.xp.greater(y, 0, out=self.xp.empty_like(y))))
+
+
+def relu(x):
+    return Relu.apply(x)
+
+
+class LeakyRelu(Function):
+    def forward(self, x):
+        if 0.0 <= self.negative_slope <= 1.0:
+            # for a slope in [0, 1] the larger of x and slope * x is the right branch
+            return self.xp.maximum(x, x * self.negative_slope)
+        return backend.where(x > 0, x, x * self.negative_slope)
+
+    def backward(self, grad):
+        data = self.inputs[0].data
+        # slope + (1 - slope) [x > 0]: 1 where x > 0, the negative slope elsewhere
+        factor = self.xp.greater(data, 0, out=self.xp.empty_like(data))
+        factor *= 1.0 - self.negative_slope
+        factor += self.negative_slope
+        return mul(grad, Tensor(factor))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return LeakyRelu.apply(x, negative_slope=negative_slope)
+
+
+class Elu(Function):
+    saves_output = True
+
+    def forward(self, x):
+        negative = self.xp.expm1(self.xp.minimum(x, 0))
+        negative *= self.alpha
+        return backend.where(x > 0, x, negative)
+
+    def backward(self, grad):
+        # dy/dx = 1 for x > 0, else alpha e^x = y + alpha
+        positive = Tensor(self.inputs[0].data > 0)
+        return where(positive, grad, grad * (self.output + self.alpha))
+
+
+def elu(x, alpha=1.0):
+    return Elu.apply(x, alpha=alpha)
+
+
+# --- smooth units: the gradient from the input ----------------------------------------------
+
+
+class Silu(Function):
+    def forward(self, x):
+        result = sigmoid_array(self.xp, x)
+        result *= x
+        return result
+
+    def backward(self, grad):
+        return SiluGrad.apply(self.inputs[0], grad)
+
+
+class SiluGrad(Function):
+    """g * s (1 + x (1 - s)) with s = sigmoid(x): d(x s(x))/dx, fused."""
+
+    def forward(self, x, grad):
+        s = sigmoid_array(self.xp, x)
+        result = self.xp.subtract(1.0, s, out=self.xp.empty_like(s))
+        result *= x
+        result += 1.0
+        result *= s
+        result *= grad
+        return result
+
+    def backward(self, grad_grad):
+        x, grad = self.inputs
+        grad_x = grad_grad_output = None
+        if self.needs_input_grad[0]:
+            # d^2(x s)/dx^2 = s (1 - s) (2 + x (1 - 2 s))
+            s = sigmoid(x)
+            grad_x = grad_grad * grad * (s * (1.0 - s) * (x * (1.0 - 2.0 * s) + 2.0))
+        if self.needs_input_grad[1]:
+            grad_grad_output = SiluGrad.apply(x, grad_grad)
+        return grad_x, grad_grad_output
+
+
+def silu(x):
+    """x * sigmoid(x)."""
+    return Silu.apply(_float_operand(x))
+
+
+class Gelu(Function):
+    """x Phi(x), or with ``approximate='tanh'`` 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+
+    def forward(self, x):
+        if self.approximate == "tanh":
+            result = self.xp.tanh(_gelu_tanh_inner(self.xp, x))
+            result += 1.0
+            result *= 0.5
+        else:
+            result = _normal_cdf_array(x)
+        result *= x
+        return result
+
+    def backward(self, grad):
+        return GeluGrad.apply(self.inputs[0], grad, approximate=self.approximate)
+
+
+class GeluGrad(Function):
+    """g * d gelu / dx, fused: Phi(x) + x phi(x), or for the tanh form, with t = tanh(u),
+    0.5 (1 + t) + 0.5 x (1 - t^2) u'(x) where u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)."""
+
+    def forward(self, x, grad):
+        xp = self.xp
+        if self.approximate == "tanh":
+            t = xp.tanh(_gelu_tanh_inner(xp, x))
+            slope = xp.multiply(x, x, out=xp.empty_like(x))
+            slope *= 3.0 * _GELU_TANH_CUBIC
+            slope += 1.0
+            slope *= _GELU_TANH_SCALE * 0.5  # u' / 2
+            slope *= x
+            squared = xp.multiply(t, t, out=xp.empty_like(t))
+            xp.subtract(1.0, squared, out=squared)
+            slope *= squared  # 0.5 x (1 - t^2) u'
+            t += 1.0
+            t *= 0.5
+            slope += t
+        else:
+            slope = xp.multiply(x, x, out=xp.empty_like(x))
+            slope *= -0.5
+            xp.exp(slope, out=slope)
+            slope *= x * (1.0 / math.sqrt(2.0 * math.pi))  # x phi(x)
+            slope += _normal_cdf_array(x)
+        slope *= grad
+        return slope
+
+    def backward(self, grad_grad):
+        x, grad = self.inputs
+        grad_x = grad_grad_output = None
+        if self.needs_input_grad[0]:
+            grad_x = grad_grad * grad * self._second_derivative(x)
+        if self.needs_input_grad[1]:
+            grad_grad_output = GeluGrad.apply(x, grad_grad, approximate=self.approximate)
+        return grad_x, grad_grad_output
+
+    def _second_derivative(self, x):
+        if self.approximate == "tanh":
+            # (1 - t^2) (u' + 0.5 x (u'' - 2 t u'^2)), u'' = 6 * 0.044715 sqrt(2/pi) x
+            t = tanh((x + x * x * x * _GELU_TANH_CUBIC) * _GELU_TANH_SCALE)
+            slope = (x * x * (3.0 * _GELU_TANH_CUBIC) + 1.0) * _GELU_TANH_SCALE
+            curvature = x * (6.0 * _GELU_TANH_CUBIC * _GELU_TANH_SCALE)
+            return (1.0 - t * t) * (slope + x * (curvature - t * slope * slope * 2.0) * 0.5)
+        # d(Phi + x phi)/dx = 2 phi - x^2 phi
+        return _normal_pdf(x) * (2.0 - x * x)
+
+
+def gelu(x, approximate="none"):
+    """x * Phi(x); ``approximate='tanh'`` uses 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(_float_operand(x), approximate=approximate)
+
+
+class Softplus(Function):
+    """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (PyTorch's linear region)."""
+
+    def forward(self, x):
+        bx = x * self.beta if self.beta != 1 else x
+        soft = _softplus_array(self.xp, bx)
+        if self.beta != 1:
+            soft /= self.beta
+        if self.threshold == math.inf:
+            return soft
+        return backend.where(bx > self.threshold, x, soft)
+
+    def backward(self, grad):
+        x = self.inputs[0]
+        slope = sigmoid(x * self.beta)
+        if self.threshold != math.inf:
+            slope = where(Tensor(x.data * self.beta > self.threshold), 1.0, slope)
+        return grad * slope
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    return Softplus.apply(_float_operand(x), beta=beta, threshold=threshold)
+
+
+# --- softmax and log-softmax ------------------------------------------------------------------
 
 
 def _shifted(xp, x, axis):
@@ -24,6 +359,9 @@ def _shifted(xp, x, axis):
 
 
 class Softmax(Function):
+    saved_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         y = _shifted(self.xp, x, self.axis)
         self.xp.exp(y, out=y)
@@ -31,12 +369,35 @@ class Softmax(Function):
         return y
 
     def backward(self, grad):
-        # dy_i/dx_j = y_i (delta_ij - y_j), so grad_x = y * (g - sum(g * y))
-        y = self.output
-        return y * (grad - sum(grad * y, dim=self.dim, keepdim=True))
+        return SoftmaxGrad.apply(self.output, grad, axis=self.axis, dim=self.dim)
+
+
+class SoftmaxGrad(Function):
+    """y * (g - sum(g * y)) for y = softmax(x): dy_i/dx_j = y_i (delta_ij - y_j), fused."""
+
+    def forward(self, y, grad):
+        weighted = grad * y
+        total = weighted.sum(axis=self.axis, keepdims=True)
+        result = self.xp.multiply(y, total, out=self.xp.empty_like(y))
+        self.xp.subtract(weighted, result, out=result)
+        return result
+
+    def backward(self, grad_grad):
+        y, grad = self.inputs
+        grad_y = grad_grad_output = None
+        if self.needs_input_grad[0]:
+            # d/dy_j of sum_i u_i y_i (g_i - s), s = sum_k g_k y_k: u_j (g_j - s) - g_j sum_i u_i y_i
+            along = dict(dim=self.dim, keepdim=True)
+            grad_y = grad_grad * (grad - sum(grad * y, **along)) - grad * sum(grad_grad * y, **along)
+        if self.needs_input_grad[1]:
+            grad_grad_output = SoftmaxGrad.apply(y, grad_grad, axis=self.axis, dim=self.dim)
+        return grad_y, grad_grad_output
 
 
 class LogSoftmax(Function):
+    saved_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         shifted = _shifted(self.xp, x, self.axis)
         shifted -= self.xp.log(self.xp.exp(shifted).sum(axis=self.axis, keepdims=True))
@@ -73,6 +434,9 @@ def log_softmax(input, dim=None, dtype=None):
     """x - log(sum(exp(x))) along ``dim``, without forming exp(x) unshifted."""
     input, arguments = _softmax_input("log_softmax", input, dim, dtype)
     return LogSoftmax.apply(input, **arguments)
+
+
+# --- dropout ------------------------------------------------------------------------------------
 
 
 def dropout(input, p=0.5, training=True, inplace=False):

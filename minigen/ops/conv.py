@@ -23,7 +23,7 @@ each other's backward.
 
 from collections import namedtuple
 
-from ..function import Function
+from ..function import Function, bilinear_saved_inputs
 from .shape import reshape
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d", "unfold", "fold"]
@@ -152,6 +152,7 @@ class Conv2d(Function):
     """y = conv2d(x, W) with the output size given (the backward of a transposed conv may crop it)."""
 
     def forward(self, x, weight):
+        self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
         return _convolve(self.xp, x, weight, self.output_size, self.geometry)
 
     def backward(self, grad):
@@ -168,6 +169,7 @@ class ConvTranspose2d(Function):
     """y = conv_transpose2d(x, W): the adjoint of ``Conv2d`` in its input."""
 
     def forward(self, x, weight):
+        self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
         return _convolve_transpose(self.xp, x, weight, self.output_size, self.geometry)
 
     def backward(self, grad):
@@ -185,6 +187,7 @@ class Conv2dGradWeight(Function):
     """dL/dW of ``Conv2d`` from its input x and output gradient g; bilinear in (x, g)."""
 
     def forward(self, x, grad_output):
+        self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
         return _convolve_grad_weight(self.xp, x, grad_output, self.kernel_size, self.geometry)
 
     def backward(self, grad):

@@ -12,20 +12,19 @@ import numbers
 import numpy as np
 
 from .. import backend
-from ..function import Function
+from ..function import Function, bilinear_saved_inputs
 from ..tensor import Tensor
 from .shape import sum_to
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "abs", "sign", "exp", "log", "log1p", "expm1",
-    "sqrt", "rsqrt", "square", "sin", "cos", "tanh", "sigmoid", "relu", "leaky_relu", "elu",
-    "silu", "gelu", "softplus", "clamp", "clip", "maximum", "minimum", "where", "lerp", "erf",
+    "sqrt", "rsqrt", "square", "sin", "cos", "clamp", "clip", "maximum", "minimum", "where", "lerp", "erf",
     "masked_fill", "clone", "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or",
     "logical_xor",
 ]
 TENSOR_METHODS = [
     "add", "sub", "mul", "div", "neg", "pow", "abs", "sign", "exp", "log", "log1p", "expm1",
-    "sqrt", "rsqrt", "square", "sin", "cos", "tanh", "sigmoid", "relu", "clamp", "clip",
+    "sqrt", "rsqrt", "square", "sin", "cos", "clamp", "clip",
     "maximum", "minimum", "lerp", "erf", "clone", "cast", "to_device", "masked_fill",
     "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "logical_and", "logical_or",
     "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
@@ -105,6 +104,8 @@ def _python_scalar(value):
 
 
 class Cast(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return x.astype(self.dtype)
 
@@ -120,6 +121,8 @@ def cast(x, dtype):
 
 
 class ToDevice(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return backend.to_device(x, self.device)
 
@@ -135,6 +138,8 @@ def to_device(x, device):
 
 
 class Clone(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return x.copy()
 
@@ -151,6 +156,8 @@ def clone(x):
 
 
 class Add(Function):
+    saved_inputs = ()
+
     def forward(self, a, b):
         return a + b
 
@@ -160,6 +167,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    saved_inputs = ()
+
     def forward(self, a, b):
         return a - b
 
@@ -170,6 +179,7 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
+        self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
         return a * b
 
     def backward(self, grad):
@@ -181,6 +191,7 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, a, b):
+        self.saved_inputs = (0, 1) if self.needs_input_grad[1] else (1,)
         return a / b
 
     def backward(self, grad):
@@ -192,6 +203,8 @@ class Div(Function):
 
 
 class AddScalar(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return x + self.value
 
@@ -200,6 +213,8 @@ class AddScalar(Function):
 
 
 class MulScalar(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return x * self.value
 
@@ -209,6 +224,8 @@ class MulScalar(Function):
 
 class RDivScalar(Function):
     """value / x"""
+    saves_output = True
+
 
     def forward(self, x):
         return self.value / x
@@ -219,6 +236,8 @@ class RDivScalar(Function):
 
 
 class Neg(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return -x
 
@@ -243,6 +262,8 @@ class PowScalar(Function):
 
 class RPowScalar(Function):
     """base ** x for a constant base."""
+    saved_inputs = ()
+    saves_output = True
 
     def forward(self, x):
         return self.base**x
@@ -252,6 +273,8 @@ class RPowScalar(Function):
 
 
 class Pow(Function):
+    saves_output = True
+
     def forward(self, a, b):
         return a**b
 
@@ -353,6 +376,8 @@ def abs(x):
 
 
 class Sign(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return self.xp.sign(x)
 
@@ -366,6 +391,9 @@ def sign(x):
 
 
 class Exp(Function):
+    saved_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         return self.xp.exp(x)
 
@@ -390,6 +418,9 @@ class Log1p(Function):
 
 
 class Expm1(Function):
+    saved_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         return self.xp.expm1(x)
 
@@ -398,6 +429,9 @@ class Expm1(Function):
 
 
 class Sqrt(Function):
+    saved_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         return self.xp.sqrt(x)
 
@@ -406,6 +440,9 @@ class Sqrt(Function):
 
 
 class Rsqrt(Function):
+    saved_inputs = ()
+    saves_output = True
+
     def forward(self, x):
         return 1.0 / self.xp.sqrt(x)
 
@@ -429,32 +466,6 @@ class Cos(Function):
 
     def backward(self, grad):
         return grad * -sin(self.inputs[0])
-
-
-class Tanh(Function):
-    def forward(self, x):
-        return self.xp.tanh(x)
-
-    def backward(self, grad):
-        y = self.output
-        return grad * (1.0 - y * y)
-
-
-def _sigmoid_array(xp, x):
-    """1/(1+e^-x) without overflow, and with full relative precision for very negative x
-    (e^x/(1+e^x) there, where 1 - small would cancel to zero)."""
-    e = xp.exp(-xp.abs(x))
-    positive = 1 / (1 + e)
-    return xp.where(x >= 0, positive, e * positive)
-
-
-class Sigmoid(Function):
-    def forward(self, x):
-        return _sigmoid_array(self.xp, x)
-
-    def backward(self, grad):
-        y = self.output
-        return grad * (y * (1.0 - y))
 
 
 class Erf(Function):
@@ -485,98 +496,11 @@ sqrt = _unary(Sqrt)
 rsqrt = _unary(Rsqrt)
 sin = _unary(Sin)
 cos = _unary(Cos)
-tanh = _unary(Tanh)
-sigmoid = _unary(Sigmoid)
 erf = _unary(Erf)
 
 
 def square(x):
     return pow(x, 2)
-
-
-# --- activations ------------------------------------------------------------------------
-
-
-class Relu(Function):
-    def forward(self, x):
-        return self.xp.maximum(x, 0)
-
-    def backward(self, grad):
-        return grad * Tensor(self.inputs[0].data > 0)
-
-
-def relu(x):
-    return Relu.apply(x)
-
-
-class LeakyRelu(Function):
-    def forward(self, x):
-        return self.xp.where(x > 0, x, x * self.negative_slope)
-
-    def backward(self, grad):
-        data = self.inputs[0].data
-        slope = self.xp.where(data > 0, data.dtype.type(1), data.dtype.type(self.negative_slope))
-        return grad * Tensor(slope)
-
-
-def leaky_relu(x, negative_slope=0.01):
-    return LeakyRelu.apply(x, negative_slope=negative_slope)
-
-
-class Elu(Function):
-    def forward(self, x):
-        return self.xp.where(x > 0, x, self.xp.expm1(self.xp.minimum(x, 0)) * self.alpha)
-
-    def backward(self, grad):
-        # dy/dx = 1 for x > 0, else alpha e^x = y + alpha
-        positive = Tensor(self.inputs[0].data > 0)
-        return where(positive, grad, grad * (self.output + self.alpha))
-
-
-def elu(x, alpha=1.0):
-    return Elu.apply(x, alpha=alpha)
-
-
-class Silu(Function):
-    def forward(self, x):
-        return x * _sigmoid_array(self.xp, x)
-
-    def backward(self, grad):
-        # d(x s(x))/dx = s + x s (1 - s) = s (1 + x (1 - s))
-        x = self.inputs[0]
-        s = sigmoid(x)
-        return grad * (s * (x * (1.0 - s) + 1.0))
-
-
-def silu(x):
-    return Silu.apply(x)
-
-
-def gelu(x, approximate="none"):
-    """x * Phi(x); ``approximate='tanh'`` uses 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    if approximate == "none":
-        return x * (erf(x * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
-    if approximate == "tanh":
-        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
-        return x * (tanh(inner) + 1.0) * 0.5
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-
-
-class Softplus(Function):
-    def forward(self, x):
-        bx = x * self.beta
-        # log(1 + e^bx) / beta in the overflow-free form, linear above the threshold
-        soft = self.xp.logaddexp(bx.dtype.type(0), bx) / self.beta
-        return self.xp.where(bx > self.threshold, x, soft)
-
-    def backward(self, grad):
-        x = self.inputs[0]
-        linear = Tensor(x.data * self.beta > self.threshold)
-        return where(linear, grad, grad * sigmoid(x * self.beta))
-
-
-def softplus(x, beta=1.0, threshold=20.0):
-    return Softplus.apply(_float_operand(x), beta=beta, threshold=threshold)
 
 
 class Clamp(Function):
@@ -650,7 +574,7 @@ def minimum(input, other):
 
 class Where(Function):
     def forward(self, condition, a, b):
-        return self.xp.where(condition, a, b)
+        return backend.where(condition, a, b)
 
     def backward(self, grad):
         condition, a, b = self.inputs

@@ -11,7 +11,7 @@ from collections import Counter
 import numpy as np
 
 from .. import backend
-from ..function import Function
+from ..function import Function, bilinear_saved_inputs
 from ..tensor import Tensor
 from .elementwise import mul
 from .shape import broadcast_to, reshape, sum_to
@@ -46,6 +46,7 @@ class MatMul(Function):
     """a @ b for operands of at least 2 dims (the 1-D promotions happen in ``matmul``)."""
 
     def forward(self, a, b):
+        self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
         if a.ndim > 2 and b.ndim == 2:
             # One large GEMM over all rows instead of one GEMM per batch element.
             rows = a.reshape(math.prod(a.shape[:-1]), a.shape[-1]) @ b
@@ -76,6 +77,7 @@ class Linear(Function):
     """
 
     def forward(self, x, weight, bias=None):
+        self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
         rows = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
         y = rows @ weight.T
         if bias is not None:

@@ -166,7 +166,7 @@ def _window_max(xp, padded, windows):
 
 class MaxPool2d(Function):
     """Max over each window; the gradient goes to each window's argmax (found in backward unless given)."""
-
+    saves_output = True
     argmax = None
 
     def forward(self, x):

@@ -89,6 +89,8 @@ def _integer_sum_dtype(x, dtype):
 
 
 class Sum(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return x.sum(axis=self.axes, keepdims=self.keepdim)
 
@@ -102,6 +104,8 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
 
 
 class Mean(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         if _count(x.shape, self.axes) == 0:
             return self.xp.full(_reduced_shape(x.shape, self.axes, self.keepdim), math.nan, x.dtype)
@@ -127,6 +131,8 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 
 
 class Prod(Function):
+    saves_output = True
+
     def forward(self, x):
         return x.prod(axis=self.axes, keepdims=self.keepdim)
 
@@ -220,6 +226,7 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 class Amax(Function):
+    saves_output = True
     largest = True
 
     def forward(self, x):
@@ -340,6 +347,8 @@ def argmin(input, dim=None, keepdim=False):
 
 
 class LogSumExp(Function):
+    saves_output = True
+
     def forward(self, x):
         xp = self.xp
         peak = xp.amax(x, axis=self.axes, keepdims=True)
@@ -364,6 +373,8 @@ def logsumexp(input, dim, keepdim=False):
 
 class Norm(Function):
     """(sum |x|^p)^(1/p) over ``axes``; p = 2 is the Euclidean (Frobenius) norm."""
+    saves_output = True
+
 
     def forward(self, x):
         if self.p == 2:
@@ -413,6 +424,8 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 
 
 class Cumsum(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return self.xp.cumsum(x, axis=self.axis, dtype=x.dtype)
 
@@ -423,6 +436,7 @@ class Cumsum(Function):
 
 class ReverseCumsum(Function):
     """Cumulative sum from the end of the axis; its adjoint is the ordinary cumsum."""
+    saved_inputs = ()
 
     def forward(self, x):
         xp = self.xp

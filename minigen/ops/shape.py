@@ -33,6 +33,8 @@ def _shape_argument(shape):
 
 
 class Reshape(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return x.reshape(self.shape)
 
@@ -69,6 +71,8 @@ def view_as(x, other):
 
 
 class BroadcastTo(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return self.xp.broadcast_to(x, self.shape)
 
@@ -77,6 +81,8 @@ class BroadcastTo(Function):
 
 
 class SumTo(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         lead = x.ndim - len(self.shape)
         axes = tuple(range(lead)) + tuple(
@@ -128,6 +134,8 @@ def sum_to_size(x, *size):
 
 
 class Permute(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return x.transpose(self.dims)
 
@@ -282,6 +290,8 @@ def _result_dtype(dtypes):
 
 
 class Cat(Function):
+    saved_inputs = ()
+
     def forward(self, *arrays):
         return self.xp.concatenate(arrays, axis=self.dim)
 
@@ -327,6 +337,8 @@ def stack(tensors, dim=0):
 
 
 class Split(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         boundaries = list(itertools.accumulate(self.sizes))[:-1]
         return tuple(self.xp.split(x, boundaries, axis=self.dim))
@@ -391,6 +403,8 @@ def narrow(input, dim, start, length):
 
 
 class Flip(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return self.xp.flip(x, axis=self.dims)
 
@@ -410,6 +424,8 @@ def flip(input, dims, *more_dims):
 
 
 class Roll(Function):
+    saved_inputs = ()
+
     def forward(self, x):
         return self.xp.roll(x, self.shifts, axis=self.dims)
 
@@ -441,6 +457,7 @@ class ConstantPad(Function):
     op with the widths negated: it crops the padding off the gradient (and pads
     what was cropped with zeros).
     """
+    saved_inputs = ()
 
     def forward(self, x):
         source, target, shape = [], [], []

@@ -59,10 +59,14 @@ class Adam(Optimizer):
             else:
                 grad = grad + weight_decay * theta
         exp_avg, exp_avg_sq = state["exp_avg"].data, state["exp_avg_sq"].data
-        lerp_(exp_avg, grad, 1.0 - beta1)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1.0 - beta2) * grad * grad
         xp = backend.array_module(theta)
+        # One scratch array and in-place passes: no temporaries the size of the parameter.
+        scratch = xp.empty_like(theta)
+        lerp_(exp_avg, grad, 1.0 - beta1, scratch)
+        exp_avg_sq *= beta2
+        xp.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - beta2
+        exp_avg_sq += scratch
         if group["amsgrad"]:
             second_moment = state["max_exp_avg_sq"].data
             xp.maximum(second_moment, exp_avg_sq, out=second_moment)
@@ -70,9 +74,12 @@ class Adam(Optimizer):
             second_moment = exp_avg_sq
         bias_correction1 = 1.0 - beta1**step
         bias_correction2_sqrt = (1.0 - beta2**step) ** 0.5
-        denominator = xp.sqrt(second_moment) / bias_correction2_sqrt + eps
-        theta += (-lr / bias_correction1) * exp_avg / denominator
-
+        denominator = xp.sqrt(second_moment, out=scratch)
+        denominator /= bias_correction2_sqrt
+        denominator += eps
+        update = xp.divide(exp_avg, denominator, out=scratch)
+        update *= -lr / bias_correction1
+        theta += update
 
 class AdamW(Adam):
     """Adam with decoupled weight decay: the decay shrinks the weights and never enters m_t or v_t."""

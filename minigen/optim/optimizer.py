@@ -217,13 +217,18 @@ def zeros_state(param):
     return Tensor(backend.array_module(param.data).zeros_like(param.data))
 
 
-def lerp_(start, end, weight):
+def lerp_(start, end, weight, scratch=None):
     """``start += weight * (end - start)`` in place, in PyTorch's two-sided form.
 
     For ``weight >= 0.5`` it is computed from the ``end`` side, which is what
     ``torch.lerp`` does, so results agree bit for bit at e.g. ``betas=(0.5, 0.999)``.
+    ``scratch``, an array like ``start``, holds the difference (a new one when None).
     """
+    xp = backend.array_module(start)
+    difference = xp.subtract(end, start, out=scratch)
     if abs(weight) < 0.5:
-        start += weight * (end - start)
+        difference *= weight
+        start += difference
     else:
-        start[...] = end - (end - start) * (1.0 - weight)
+        difference *= 1.0 - weight
+        xp.subtract(end, difference, out=start)
