@@ -132,3 +132,32 @@ def test_dropout_inplace_writes_into_the_input_without_a_graph():
     leaf = minigen.ones(100, 10, requires_grad=True)
     y = minigen.dropout(leaf, 0.5, inplace=True)
     assert y is not leaf and (leaf.detach().numpy() == 1).all()
+
+
+# --- fused gradient nodes, to third order -----------------------------------------------------
+
+FUSED = {
+    "sigmoid": minigen.sigmoid,
+    "tanh": minigen.tanh,
+    "silu": minigen.nn.functional.silu,
+    "gelu": minigen.nn.functional.gelu,
+    "gelu_tanh": lambda x: minigen.nn.functional.gelu(x, approximate="tanh"),
+    "softmax": lambda x: minigen.softmax(x, dim=-1),
+    "layer_norm": lambda x: minigen.nn.functional.layer_norm(x, x.shape[-1:]),
+    "group_norm": lambda x: minigen.nn.functional.group_norm(x, 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
+def test_fused_gradient_nodes_are_differentiable_to_third_order(name):
+    # The backward of each of these is a fused <Name>Grad node whose own backward is written
+    # with ops; gradgradcheck of the first derivative checks the third derivative of the op.
+    fn = FUSED[name]
+    x = tensor((2, 4, 3), 3, low=-2.0, high=2.0)
+    direction = tensor((2, 4, 3), 4, requires_grad=False)
+
+    def first_derivative(t):
+        (gradient,) = minigen.grad(fn(t), t, direction, create_graph=True)
+        return gradient
+
+    check_gradients(first_derivative, (x,))

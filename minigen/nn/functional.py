@@ -12,12 +12,13 @@ from .. import backend
 from ..creation import full_like
 from ..function import Function
 from ..ops.activation import (
-    dropout, elu, gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, tanh,
+    dropout, elu, gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, softplus_array, tanh,
 )
 from ..ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold
-from ..ops.elementwise import where
+from ..ops.elementwise import _promote_pair, where
 from ..ops.indexing import embedding, one_hot
 from ..ops.linalg import linear
+from ..ops.normalization import normalize_over
 from ..ops.pooling import (
     adaptive_avg_pool2d, avg_pool2d, interpolate, max_pool2d, pixel_shuffle, pixel_unshuffle,
 )
@@ -39,15 +40,14 @@ __all__ = [
 # --- normalisation ----------------------------------------------------------------------
 
 
-def _moments(x, dims):
-    """Mean and biased variance over ``dims`` (kept), written with differentiable ops."""
-    mean = x.mean(dim=dims, keepdim=True)
-    centred = x - mean
-    return mean, centred, (centred * centred).mean(dim=dims, keepdim=True)
-
-
 def _channel_shape(x):
     return (1, -1) + (1,) * (x.ndim - 2)
+
+
+def _per_channel(weight, bias, x):
+    """The affine parameters shaped to broadcast over (N, C, ...)."""
+    shape = _channel_shape(x)
+    return (None if weight is None else weight.reshape(shape)), (None if bias is None else bias.reshape(shape))
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
@@ -59,21 +59,23 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected at least 2-D input (N, C, ...), got shape {tuple(input.shape)}")
     dims = (0,) + tuple(range(2, input.ndim))
-    shape = _channel_shape(input)
+    weight, bias = _per_channel(weight, bias, input)
     if training:
         count = input.numel() // input.shape[1]
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
                              f"shape {tuple(input.shape)}")
-        mean, centred, var = _moments(input, dims)
+        output, node = normalize_over(input, dims, eps, weight, bias)
         if running_mean is not None:
-            _update_running(running_mean, running_var, mean.data, var.data, count, momentum)
-        normalised = centred * (var + eps).rsqrt()
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: running_mean and running_var are required when training=False")
-        normalised = (input - running_mean.reshape(shape)) * (running_var.reshape(shape) + eps).rsqrt()
-    return _affine(normalised, weight, bias, shape)
+            _update_running(running_mean, running_var, node.mean, node.variance, count, momentum)
+        return output
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var are required when training=False")
+    shape = _channel_shape(input)
+    normalised = (input - running_mean.reshape(shape)) * (running_var.reshape(shape) + eps).rsqrt()
+    if weight is not None:
+        normalised = normalised * weight
+    return normalised if bias is None else normalised + bias
 
 
 def _update_running(running_mean, running_var, batch_mean, batch_var, count, momentum):
@@ -85,37 +87,26 @@ def _update_running(running_mean, running_var, batch_mean, batch_var, count, mom
     running_var.data += unbiased * momentum
 
 
-def _affine(x, weight, bias, shape):
-    if weight is not None:
-        x = x * weight.reshape(shape)
-    if bias is not None:
-        x = x + bias.reshape(shape)
-    return x
-
-
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(input.shape[input.ndim - len(normalized_shape):]) != normalized_shape:
         raise ValueError(f"layer_norm: input shape {tuple(input.shape)} does not end with normalized_shape "
                          f"{normalized_shape}")
     dims = tuple(range(input.ndim - len(normalized_shape), input.ndim))
-    _, centred, var = _moments(input, dims)
-    output = centred * (var + eps).rsqrt()
-    if weight is not None:
-        output = output * weight
-    if bias is not None:
-        output = output + bias
-    return output
+    return normalize_over(input, dims, eps, weight, bias)[0]
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     n, c = input.shape[:2]
     if c % num_groups:
         raise ValueError(f"group_norm: {c} channels are not divisible into {num_groups} groups")
-    grouped = input.reshape(n, num_groups, -1)
-    _, centred, var = _moments(grouped, (2,))
-    output = (centred * (var + eps).rsqrt()).reshape(input.shape)
-    return _affine(output, weight, bias, _channel_shape(input))
+    # (N, G, C/G, ...): statistics over each group's channels and positions, affine per channel
+    grouped_shape = (n, num_groups, c // num_groups) + tuple(input.shape[2:])
+    affine_shape = (1, num_groups, c // num_groups) + (1,) * (input.ndim - 2)
+    weight = None if weight is None else weight.reshape(affine_shape)
+    bias = None if bias is None else bias.reshape(affine_shape)
+    dims = tuple(range(2, len(grouped_shape)))
+    return normalize_over(input.reshape(grouped_shape), dims, eps, weight, bias)[0].reshape(input.shape)
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
@@ -123,11 +114,13 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if not use_input_stats:
         return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
     dims = tuple(range(2, input.ndim))
-    mean, centred, var = _moments(input, dims)
+    weight, bias = _per_channel(weight, bias, input)
+    output, node = normalize_over(input, dims, eps, weight, bias)
     if running_mean is not None:
         count = math.prod(input.shape[2:])
-        _update_running(running_mean, running_var, mean.data.mean(axis=0), var.data.mean(axis=0), count, momentum)
-    return _affine(centred * (var + eps).rsqrt(), weight, bias, _channel_shape(input))
+        _update_running(running_mean, running_var, node.mean.mean(axis=0), node.variance.mean(axis=0), count,
+                        momentum)
+    return output
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
@@ -254,18 +247,35 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
+class BinaryCrossEntropyWithLogits(Function):
+    """(1 - y) x + softplus(-x) = max(x, 0) - x y + log(1 + e^-|x|) elementwise, in one node.
+
+    d/dx = sigmoid(x) - y: no division by a saturated probability; d/dy = -x.
+    """
+
+    def forward(self, x, y):
+        loss = softplus_array(self.xp, x)  # max(x, 0) + log(1 + e^-|x|)
+        loss -= x * y
+        return loss
+
+    def backward(self, grad):
+        x, y = self.inputs
+        grad_x = grad * (sigmoid(x) - y) if self.needs_input_grad[0] else None
+        grad_y = grad * -x if self.needs_input_grad[1] else None
+        return grad_x, grad_y
+
+
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """BCE on logits x in the overflow-free form (1 - y) x + (1 + (w_pos - 1) y) softplus(-x).
 
     Its gradient is sigmoid(x) - y (for w_pos = 1): no division by a saturated probability.
     """
     _check_same_shape(input, target, "binary_cross_entropy_with_logits")
-    softplus_negative = softplus(-input, threshold=float("inf"))
     if pos_weight is None:
-        loss = (1.0 - target) * input + softplus_negative
+        loss = BinaryCrossEntropyWithLogits.apply(*_promote_pair(input, target))
     else:
         log_weight = (pos_weight - 1.0) * target + 1.0
-        loss = (1.0 - target) * input + log_weight * softplus_negative
+        loss = (1.0 - target) * input + log_weight * softplus(-input, threshold=float("inf"))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")

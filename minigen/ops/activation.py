@@ -47,7 +47,7 @@ def sigmoid_array(xp, x):
     return numerator
 
 
-def _softplus_array(xp, x):
+def softplus_array(xp, x):
     """log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow, no NumPy warning, no branch."""
     tail = xp.abs(x, out=xp.empty_like(x))
     xp.negative(tail, out=tail)
@@ -330,7 +330,7 @@ class Softplus(Function):
 
     def forward(self, x):
         bx = x * self.beta if self.beta != 1 else x
-        soft = _softplus_array(self.xp, bx)
+        soft = softplus_array(self.xp, bx)
         if self.beta != 1:
             soft /= self.beta
         if self.threshold == math.inf:
