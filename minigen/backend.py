@@ -4,7 +4,16 @@ Everything above this module asks it for an array module (``xp``), a device,
 a transfer or a random generator; nothing else imports ``cupy``. CuPy is
 imported lazily, so a CPU-only install never pays for it and a missing CuPy is
 reported only when a CUDA device is actually requested.
+
+Host memory: on Linux with glibc, importing minigen asks malloc to keep the
+memory NumPy frees for reuse instead of handing it back to the kernel (see
+``keep_freed_host_memory``), the host-side counterpart of CuPy's memory pool.
+``MINIGEN_HOST_ALLOCATOR=system`` leaves malloc as it is.
 """
+
+import ctypes
+import os
+import sys
 
 import numpy as np
 
@@ -229,3 +238,37 @@ def where(condition, a, b):
     np.bitwise_and(b.view(bits), mask, out=mask)
     chosen |= mask
     return chosen.view(dtype)
+
+
+# --- host memory ---------------------------------------------------------------------
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_KEEP_ALL = 2**31 - 1
+
+
+def keep_freed_host_memory():
+    """Make glibc's malloc reuse freed blocks instead of returning them to the kernel; True when done.
+
+    glibc serves a large block (above 128 KiB to 32 MiB, adaptively) with a
+    fresh mmap and unmaps it when freed, so every new activation, gradient or
+    im2col buffer of a training step is paged in and zeroed by the kernel
+    again: on a virtual machine that costs about as much as the arithmetic
+    (DCGAN's CPU step ran twice as fast without it; see benchmarks/NOTES.md).
+    With mmap off and trimming off, freed memory stays in malloc's free lists
+    and the next step's arrays reuse it. The process keeps its high-water
+    mark of memory, as a GPU memory pool does. Skipped (False) off glibc or
+    with ``MINIGEN_HOST_ALLOCATOR=system``.
+    """
+    if os.environ.get("MINIGEN_HOST_ALLOCATOR", "cache") == "system" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_ALL))
+
+
+HOST_MEMORY_KEPT = keep_freed_host_memory()
