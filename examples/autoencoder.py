@@ -15,8 +15,9 @@ images, and compares the two on the test set: reconstruction MSE per pixel and
 the accuracy of a linear probe (softmax regression on the frozen codes).
 Writes to --out (default runs/<variant>_autoencoder): curves.png,
 reconstructions.png (test digits, the autoencoder's and PCA's reconstructions),
-latent_scatter.png, and per variant codes.png (sparse: each digit's code as a
-4x8 tile), denoising.png (corrupted / reconstructed / clean).
+latent_scatter.png, metrics.json, the checkpoint (``minigen eval`` reads it), and
+per variant codes.png (sparse: each digit's code as a 4x8 tile), denoising.png
+(corrupted / reconstructed / clean).
 """
 
 import argparse
@@ -27,8 +28,7 @@ from pathlib import Path
 import minigen
 from minigen import viz
 from minigen.data import DataLoader, load_mnist
-from minigen.models import (PCA, Autoencoder, ContractiveAutoencoder, DenoisingAutoencoder, SparseAutoencoder,
-                            linear_probe)
+from minigen.models import PCA, get_spec, linear_probe
 from minigen.training import fit
 
 VARIANTS = ("autoencoder", "conv", "sparse", "denoising", "contractive")
@@ -50,22 +50,24 @@ def parse_arguments():
     return parser.parse_args()
 
 
-def build(args):
-    """The variant's model; all share the 784-256-32 ReLU MLP (or the 32-64 channel conv net)."""
-    shared = {"code_dim": args.code_dim, "hidden": (256,)}
-    if args.variant == "conv":
-        return Autoencoder(architecture="conv", channels=(32, 64), **shared)
-    if args.variant == "sparse" and args.penalty == "kl":
-        return SparseAutoencoder(kl_weight=3.0, target_activation=0.1, **shared)
-    if args.variant == "sparse":
-        return SparseAutoencoder(l1_weight=0.05, kl_weight=0.0, code_activation="relu", **shared)
-    if args.variant == "denoising":
-        noise = {"noise_std": 0.5} if args.corruption == "gaussian" else {"noise_std": 0.0, "drop_probability": 0.5}
-        return DenoisingAutoencoder(**noise, **shared)
+def variant_config(args):
+    """The registered spec of the variant and the run config (its arguments changed for this variant).
+
+    All share the 784-256-32 ReLU MLP (or the 32-64 channel conv net); the contractive variant swaps the
+    registered one-layer sigmoid encoder for that MLP, with the exact penalty.
+    """
+    overrides = {"code_dim": args.code_dim, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    if args.variant == "sparse" and args.penalty == "l1":
+        overrides.update(l1_weight=0.05, kl_weight=0.0, code_activation="relu")
+    if args.variant == "denoising" and args.corruption == "mask":
+        overrides.update(noise_std=0.0, drop_probability=0.5)
     if args.variant == "contractive":
         # the exact penalty costs ~k backward passes per example: take it on 16 examples of each batch
-        return ContractiveAutoencoder(contractive_weight=0.1, jacobian_examples=16, **shared)
-    return Autoencoder(**shared)
+        overrides.update(hidden=[256], code_activation="linear", reconstruction="mse", jacobian="exact",
+                         jacobian_examples=16)
+    name = {"autoencoder": "autoencoder", "conv": "conv_autoencoder"}.get(args.variant, f"{args.variant}_autoencoder")
+    spec = get_spec(name)
+    return spec, spec.config(seed=args.seed, **overrides)
 
 
 def main():
@@ -75,12 +77,13 @@ def main():
     train_images, train_labels = load_mnist("train")
     test_images, test_labels = load_mnist("test")
     train_images, train_labels = train_images[: args.limit], train_labels[: args.limit]
-    model = build(args).to(args.device)
+    spec, config = variant_config(args)
+    model = spec.build(**config["model_arguments"]).to(args.device)
 
     loader = DataLoader((train_images,), batch_size=args.batch_size, shuffle=True, seed=args.seed, device=args.device)
-    optimizers = [minigen.optim.Adam(model.parameters(), lr=args.lr)]
+    optimizers, schedulers = spec.configure_optimizers(model, args.lr)
     started = time.perf_counter()
-    history = fit(model, loader, optimizers, epochs=args.epochs, out_dir=out, config={"example": args.variant})
+    history = fit(model, loader, optimizers, schedulers=schedulers, epochs=args.epochs, out_dir=out, config=config)
     print(f"trained {args.epochs} epochs in {time.perf_counter() - started:.0f} s")
     viz.plot_curves({name: values for name, values in history.items() if name != "mse"}, out / "curves.png",
                     log_y=True, smooth=0.9)
@@ -99,6 +102,7 @@ def main():
     with minigen.no_grad():  # ||dz/dx||_F^2 on 1,000 test digits, exact, without a graph
         metrics["test_jacobian_frobenius_squared"] = float(model.jacobian_frobenius_squared(test[:1000]).mean().item())
     print(json.dumps(metrics, indent=2))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
     name = "autoencoder" if args.variant == "autoencoder" else f"{args.variant} AE"
     with minigen.no_grad():
@@ -116,7 +120,8 @@ def main():
             viz.save_image_grid(tiles, out / "codes.png", value_range=(0, float(tiles.max().item())),
                                 title=f"codes of 64 test digits as 4x8 tiles: mean |z| "
                                       f"{metrics['test_mean_activation']:.3f}, "
-                                      f"{metrics['test_near_zero_share']:.0%} below 0.05")
+                                      f"{metrics['test_near_zero_share']:.0%} of values and "
+                                      f"{metrics['test_dead_unit_share']:.0%} of units below 0.05")
         if args.variant == "denoising":
             minigen.manual_seed(args.seed)
             noisy = model.corrupt(digits)
@@ -125,7 +130,7 @@ def main():
                                       row_labels=["corrupted", "reconstructed", "clean"],
                                       title=f"{args.corruption} corruption: PSNR {metrics['test_psnr_noisy']:.1f} dB "
                                             f"-> {metrics['test_psnr_denoised']:.1f} dB (test set)")
-    print(f"wrote {out}/curves.png, reconstructions.png, latent_scatter.png"
+    print(f"wrote {out}/curves.png, reconstructions.png, latent_scatter.png, metrics.json"
           + {"sparse": ", codes.png", "denoising": ", denoising.png"}.get(args.variant, ""))
 
 

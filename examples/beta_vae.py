@@ -39,6 +39,7 @@ from minigen import viz
 from minigen.data import DataLoader, ShapesDataset
 from minigen.metrics import mutual_information_gap
 from minigen.models import get_spec
+from minigen.models.vae import ACTIVE_UNIT_THRESHOLD, kl_normal_standard
 from minigen.training import fit
 
 SPEC = get_spec("beta_vae")
@@ -65,25 +66,14 @@ def parse_arguments(argv=None):
     return parser.parse_args(argv)
 
 
-def settings_from(args):
-    """The registered hyperparameters with this run's beta, warm-up, latent size and schedule."""
+def config_from(args):
+    """The run config: the registered hyperparameters with this run's beta, warm-up, latent size and schedule."""
     registered = SPEC.hyperparameters
     warmup = args.warmup_epochs
     if warmup is None:
         warmup = round(args.epochs * registered["warmup_epochs"] / registered["epochs"])
-    return {**registered, "beta": args.beta, "warmup_epochs": warmup, "latent_dim": args.latent_dim,
-            "epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size}
-
-
-def posterior(model, images, device, batch_size=250):
-    """Posterior means and log-variances of ``images`` as NumPy arrays (N, latent), encoded in chunks."""
-    means, log_variances = [], []
-    with minigen.no_grad():
-        for start in range(0, len(images), batch_size):
-            mu, log_variance = model.encode(minigen.tensor(images[start:start + batch_size], device=device))
-            means.append(mu.cpu().numpy())
-            log_variances.append(log_variance.cpu().numpy())
-    return np.concatenate(means), np.concatenate(log_variances)
+    return SPEC.config(seed=args.seed, beta=args.beta, warmup_epochs=warmup, latent_dim=args.latent_dim,
+                       epochs=args.epochs, lr=args.lr, batch_size=args.batch_size)
 
 
 def traversal(model, code, order, device):
@@ -119,22 +109,21 @@ def report(score, kl_per_latent, active):
 def main(argv=None):
     args = parse_arguments(argv)
     out = Path(args.out)
-    settings = settings_from(args)
-    arguments = {key: value for key, value in settings.items() if key not in ("lr", "batch_size", "epochs")}
+    # The same config as `minigen train beta_vae`, so `minigen sample` and `minigen eval` read the checkpoint.
+    config = config_from(args)
+    settings = config["settings"]
     minigen.manual_seed(args.seed)
     dataset = ShapesDataset()
     train_images, _ = dataset.sample(args.limit, args.seed)
     test_images, test_factors = dataset.sample(args.test_images, args.seed + 1)
-    model = SPEC.build(**arguments).to(args.device)
+    model = SPEC.build(**config["model_arguments"]).to(args.device)
 
     loader = DataLoader((train_images,), batch_size=settings["batch_size"], shuffle=True, seed=args.seed,
                         device=args.device)
-    # The same config as `minigen train beta_vae`, so `minigen sample` and `minigen eval` read the checkpoint.
-    config = {"model": SPEC.name, "dataset": "shapes", "seed": args.seed, "settings": settings,
-              "model_arguments": arguments}
+    optimizers, schedulers = SPEC.configure_optimizers(model, settings["lr"])
     started = time.perf_counter()
-    history = fit(model, loader, model.configure_optimizers(settings["lr"]), epochs=args.epochs, out_dir=out,
-                  config=config, progress=not args.quiet)
+    history = fit(model, loader, optimizers, schedulers=schedulers, epochs=args.epochs, out_dir=out, config=config,
+                  progress=not args.quiet)
     seconds = time.perf_counter() - started
     print(f"trained beta={args.beta:g} (warm-up {settings['warmup_epochs']} epochs) for {args.epochs} epochs on "
           f"{args.limit} images in {seconds:.0f} s")
@@ -143,10 +132,12 @@ def main(argv=None):
 
     model.eval()
     test = model.evaluate(DataLoader((test_images,), batch_size=250, device=args.device))
-    mu, log_variance = posterior(model, test_images, args.device)
-    # KL per latent: (mu^2 + sigma^2 - log sigma^2 - 1) / 2, averaged over the test images.
-    kl_per_latent = (0.5 * (mu**2 + np.exp(log_variance) - log_variance - 1.0)).mean(axis=0)
-    active = mu.var(axis=0) > 1e-2  # active units (Burda et al. 2016): Var_x E_q[z_u] > 0.01
+    test_tensor = minigen.tensor(test_images, device=args.device)
+    mu, log_variance = model.posterior_parameters(test_tensor, batch_size=250)
+    kl_per_latent = kl_normal_standard(mu, log_variance).mean(0).cpu().numpy()  # nats per latent, mean over images
+    _, variances = model.active_units(test_tensor, batch_size=250)
+    active = variances.cpu().numpy() > ACTIVE_UNIT_THRESHOLD
+    mu = mu.cpu().numpy()
     score = mutual_information_gap(mu, test_factors, factor_names=ShapesDataset.factor_names)
     print(f"test reconstruction {test['test_reconstruction']:.1f} nats, KL {test['test_kl']:.2f} nats, "
           f"ELBO {test['test_elbo']:.1f} nats ({args.test_images} held-out images); "

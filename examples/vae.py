@@ -7,12 +7,16 @@
 The model is ``minigen.models.VAE`` (read minigen/models/vae.py for the ELBO line
 by line): a Gaussian encoder, the reparameterisation z = mu + sigma * eps, a
 Bernoulli decoder on dynamically binarised digits, and the closed-form KL to
-N(0, I). Writes to --out (default runs/vae): curves.png, samples.png,
+N(0, I). The MLP is the registered ``vae`` (Burda et al.'s network, Adam eps
+1e-4 and staged learning rate), the conv net the registered ``conv_vae``.
+Writes to --out (default runs/vae): curves.png, samples.png,
 reconstructions.png, interpolation.png, and for a 2-D latent manifold.png and
-latent_scatter.png; prints the test ELBO and the IWAE-k estimate of -log p(x).
+latent_scatter.png, metrics.json, and a checkpoint that ``minigen sample`` and
+``minigen eval`` read; prints the test ELBO and the IWAE-k estimate of -log p(x).
 """
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -21,8 +25,10 @@ import numpy as np
 import minigen
 from minigen import viz
 from minigen.data import DataLoader, load_mnist
-from minigen.models import VAE
+from minigen.models import get_spec
 from minigen.training import fit
+
+SPECS = {"mlp": "vae", "conv": "conv_vae"}
 
 
 def parse_arguments():
@@ -31,19 +37,13 @@ def parse_arguments():
     parser.add_argument("--latent-dim", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, help="base learning rate (default: the registered one)")
     parser.add_argument("--limit", type=int, help="train on the first N images only")
     parser.add_argument("--iwae-k", type=int, default=1000, help="importance samples of the NLL estimate")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/vae")
     return parser.parse_args()
-
-
-def build(args):
-    if args.architecture == "mlp":
-        return VAE(architecture="mlp", latent_dim=args.latent_dim, hidden=(200, 200), activation="tanh")
-    return VAE(architecture="conv", latent_dim=args.latent_dim, hidden=(256,), channels=(32, 64), activation="relu")
 
 
 def main():
@@ -53,13 +53,19 @@ def main():
     train_images, _ = load_mnist("train")
     test_images, test_labels = load_mnist("test")
     train_images = train_images[: args.limit]
-    model = build(args).to(args.device)
+    spec = get_spec(SPECS[args.architecture])
+    # The config `minigen train` would write, so that `minigen sample` and `minigen eval` read the checkpoint.
+    config = spec.config(seed=args.seed, latent_dim=args.latent_dim, epochs=args.epochs, batch_size=args.batch_size,
+                         **({} if args.lr is None else {"lr": args.lr}))
+    settings = config["settings"]
+    model = spec.build(**config["model_arguments"]).to(args.device)
 
     loader = DataLoader((train_images,), batch_size=args.batch_size, shuffle=True, seed=args.seed, device=args.device)
-    optimizers = [minigen.optim.Adam(model.parameters(), lr=args.lr, eps=1e-4)]
+    optimizers, schedulers = spec.configure_optimizers(model, settings["lr"])
     started = time.perf_counter()
-    history = fit(model, loader, optimizers, epochs=args.epochs, out_dir=out, config={"example": "vae"})
-    print(f"trained {args.epochs} epochs in {time.perf_counter() - started:.0f} s")
+    history = fit(model, loader, optimizers, schedulers=schedulers, epochs=args.epochs, out_dir=out, config=config)
+    seconds = time.perf_counter() - started
+    print(f"trained {args.epochs} epochs in {seconds:.0f} s")
     viz.plot_curves({"-ELBO (train)": history["loss"], "KL": history["kl"]}, out / "curves.png", smooth=0.9)
 
     model.eval()
@@ -69,6 +75,10 @@ def main():
         nll = -float(model.log_likelihood(test, k=args.iwae_k).mean().item())
         print(f"test ELBO {elbo:.2f} nats; IWAE-{args.iwae_k} estimate of -log p(x): {nll:.2f} nats "
               f"(first 1,000 test images, binarised)")
+        metrics = {"test_elbo": elbo, f"test_nll_iwae_{args.iwae_k}": nll, "test_images": test.shape[0],
+                   "train_images": len(train_images), "epochs": args.epochs, "train_seconds": seconds,
+                   "model": spec.name, "seed": args.seed}
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
         viz.save_image_grid(model.sample(64), out / "samples.png", title="samples: z ~ N(0, I)")
         originals = test[:16]
@@ -95,7 +105,7 @@ def main():
             viz.plot_latent_scatter(codes, test_labels[:5000], out / "latent_scatter.png",
                                     title="posterior means of test digits")
     print(f"wrote {out}/curves.png, samples.png, reconstructions.png, interpolation.png"
-          + (", manifold.png, latent_scatter.png" if args.latent_dim == 2 else ""))
+          + (", manifold.png, latent_scatter.png" if args.latent_dim == 2 else "") + ", metrics.json, checkpoint")
 
 
 if __name__ == "__main__":

@@ -19,20 +19,15 @@ so that an epoch takes a minute or two on a laptop CPU.
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import minigen  # noqa: E402
-from minigen import training, viz  # noqa: E402
-from minigen.data import DataLoader, load_mnist  # noqa: E402
-from minigen.models import VQVAE  # noqa: E402
+import minigen
+from minigen import training, viz
+from minigen.data import DataLoader, load_mnist
+from minigen.models import get_spec
 
 
 def parse_arguments():
@@ -52,19 +47,12 @@ def parse_arguments():
 
 
 def save_code_usage(counts, path, metrics):
-    """Bar chart of the test-set code counts, sorted from the most used code to the least."""
+    """The test-set code counts, sorted from the most used code to the least, on a log scale."""
     counts = np.sort(counts)[::-1]
-    figure = Figure(figsize=(7.0, 3.6), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.bar(np.arange(len(counts)), np.maximum(counts, 0.5), width=1.0, color="C0")
-    axes.set_yscale("log")
-    axes.set_xlabel("code, most used first")
-    axes.set_ylabel("grid positions (test set)")
-    axes.set_title(f"{int((counts > 0).sum())} of {len(counts)} codes used, "
-                   f"perplexity {metrics['test_code_perplexity']:.0f}")
-    figure.tight_layout()
-    figure.savefig(path)
+    used = counts[counts > 0]  # a log axis cannot show the unused codes: the title counts them
+    viz.plot_curves({"grid positions per code": (np.arange(len(used)), used)}, path, xlabel="code, most used first",
+                    ylabel="grid positions (test set)", log_y=True,
+                    title=f"{len(used)} of {len(counts)} codes used, perplexity {metrics['test_code_perplexity']:.0f}")
 
 
 def main():
@@ -73,19 +61,20 @@ def main():
     out = Path(args.out)
     train_images = load_mnist("train", labels=False)[: args.limit]
     test_images = load_mnist("test", labels=False)
-    name = "vqvae_ema" if args.codebook == "ema" else "vqvae"
-    model_arguments = {"num_embeddings": args.num_embeddings, "embedding_dim": args.embedding_dim,
-                       "hidden_channels": args.hidden_channels, "residual_channels": args.hidden_channels // 2,
-                       "codebook": args.codebook}
-    model = VQVAE(**model_arguments).to(args.device)
-    optimizers = model.configure_optimizers(args.lr)
+    spec = get_spec("vqvae_ema" if args.codebook == "ema" else "vqvae")
+    name = spec.name
+    # The config `minigen train` would write, so that `minigen eval` reads the checkpoint.
+    config = spec.config(seed=args.seed, num_embeddings=args.num_embeddings, embedding_dim=args.embedding_dim,
+                         hidden_channels=args.hidden_channels, residual_channels=args.hidden_channels // 2,
+                         lr=args.lr, batch_size=args.batch_size, epochs=args.epochs)
+    model = spec.build(**config["model_arguments"]).to(args.device)
+    optimizers, schedulers = spec.configure_optimizers(model, args.lr)
     print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, {len(train_images)} training images")
 
-    config = {"model": name, "dataset": "mnist", "seed": args.seed, "model_arguments": model_arguments,
-              "settings": {"lr": args.lr, "batch_size": args.batch_size, "epochs": args.epochs, **model_arguments}}
     loader = DataLoader(train_images, batch_size=args.batch_size, shuffle=True, seed=args.seed, device=args.device)
     started = time.perf_counter()
-    history = training.fit(model, loader, optimizers, epochs=args.epochs, out_dir=out, config=config)
+    history = training.fit(model, loader, optimizers, schedulers=schedulers, epochs=args.epochs, out_dir=out,
+                           config=config)
     seconds = time.perf_counter() - started
 
     model.eval()

@@ -2,11 +2,13 @@
 
     minigen list
     minigen train classifier --data mnist --epochs 1 --out runs/classifier
+    minigen train beta_vae --set beta=1 --set latent_dim=6     # change registered model arguments
     minigen sample runs/vae/checkpoint.safetensors -n 64 --out grid.png
     minigen eval runs/classifier/checkpoint.safetensors
 
-Bad arguments (an unknown model or dataset, missing data, a CUDA device
-without CuPy) end with a one-line error and exit code 2.
+Bad arguments (an unknown model, model argument or dataset, missing data, a
+CUDA device without CuPy, a checkpoint that does not name its model) end with
+a one-line error and exit code 2.
 """
 
 import argparse
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from . import backend, data, training
 from .models import REGISTRY, get_spec
+from .models.base import TRAINING_SETTINGS
 
 
 class UsageError(Exception):
@@ -42,8 +45,10 @@ def load_dataset(name, split, limit=None, seed=0):
             raise UsageError(f"dataset '{name}' is not available: {error}") from None
     elif name == "shapes":
         count = 20_000 if split == "train" else 2_000
-        images, factors = data.ShapesDataset().sample(count, seed + (split == "test"))
-        arrays = (images, factors)
+        shapes = data.ShapesDataset()
+        # the factors of the whole split (cheap), then only the images asked for (rendering is the cost)
+        factors = shapes.sample_factors(count, seed + (split == "test"))[:limit]
+        arrays = (shapes.render(factors), factors)
     elif name in data.TOY_DATASETS:
         count = 20_000 if split == "train" else 2_500
         arrays = (data.toy_dataset(name).sample(count, seed + (split == "test")),)
@@ -75,9 +80,69 @@ def _write_json(path, payload):
     os.replace(temporary, path)
 
 
-def _build(config, device):
-    spec = get_spec(config["model"])
-    return spec.build(**config["model_arguments"]).to(device)
+def _build(config, device, source):
+    """The model a run config describes, on ``device``; ``source`` (a checkpoint path or a command) names the
+    config in the usage error raised when it names no registered model or its arguments do not fit."""
+    name = config.get("model") if isinstance(config, dict) else None
+    if not isinstance(name, str) or not isinstance(config.get("model_arguments"), dict):
+        raise UsageError(f"{source} does not say which registered model it holds (its config needs 'model' and "
+                         "'model_arguments', as `minigen train` and the examples write them)")
+    if name not in REGISTRY:
+        raise UsageError(f"{source} holds model '{name}', which is not registered; registered models: "
+                         f"{', '.join(sorted(REGISTRY))}")
+    try:
+        model = get_spec(name).build(**config["model_arguments"])
+    except (TypeError, ValueError) as error:
+        raise UsageError(f"{source}: cannot build model '{name}': {error}") from None
+    return model.to(device)
+
+
+def _parse_scalar(text):
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def parse_value(text, registered=None):
+    """A ``--set`` value: ``3`` -> 3, ``1e-3`` -> 0.001, ``true`` -> True, ``none`` -> None, ``200,200`` or
+    ``[200, 200]`` -> [200, 200] (``[]`` -> []), anything else stays text. A number where the registered value
+    is a float becomes a float, and a single value where it is a list a one-element list."""
+    text = text.strip()
+    if (text.startswith("[") and text.endswith("]")) or "," in text:
+        value = [_parse_scalar(item) for item in text.strip("[]").split(",") if item.strip()]
+    else:
+        value = _parse_scalar(text)
+    if isinstance(registered, list) and not isinstance(value, list):
+        return [value]
+    if isinstance(registered, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def model_overrides(spec, assignments):
+    """``--set NAME=VALUE`` assignments as constructor arguments of ``spec``'s model."""
+    known = spec.argument_names()
+    overrides = {}
+    for assignment in assignments:
+        name, separator, text = assignment.partition("=")
+        name = name.strip()
+        if not separator or not name:
+            raise UsageError(f"--set expects NAME=VALUE, got {assignment!r}")
+        if name in TRAINING_SETTINGS:
+            raise UsageError(f"--set {name}: set the training settings with --{name.replace('_', '-')}")
+        if name not in known:
+            raise UsageError(f"--set: model '{spec.name}' has no argument '{name}'; its arguments: "
+                             f"{', '.join(sorted(known))}")
+        overrides[name] = parse_value(text, spec.hyperparameters.get(name))
+    return overrides
 
 
 def command_list(args):
@@ -98,32 +163,33 @@ def command_train(args):
         raise UsageError(f"unknown model '{args.model}'; registered models: {', '.join(sorted(REGISTRY))}")
     spec = get_spec(args.model)
     device = _device(args.device)
-    settings = dict(spec.hyperparameters)
-    for key in ("lr", "batch_size", "epochs"):
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
+    overrides = model_overrides(spec, args.overrides)
+    overrides.update({key: getattr(args, key) for key in TRAINING_SETTINGS if getattr(args, key) is not None})
     dataset = args.data or spec.dataset
     out_dir = Path(args.out or Path("runs") / args.model)
     checkpoint_path = out_dir / training.CHECKPOINT_NAME
     if args.resume and not checkpoint_path.exists():
         raise UsageError(f"--resume: no checkpoint at {checkpoint_path}")
     manual_seed(args.seed)
+    config = spec.config(dataset=dataset, seed=args.seed, **overrides)
+    settings = config["settings"]
+    model = _build(config, device, f"minigen train {args.model}")  # before the data: a bad --set fails at once
     train_arrays = load_dataset(dataset, "train", args.limit, args.seed)
     test_arrays = load_dataset(dataset, "test", args.limit, args.seed)
-    config = {"model": args.model, "dataset": dataset, "seed": args.seed, "settings": settings,
-              "model_arguments": {key: value for key, value in settings.items()
-                                  if key not in ("lr", "batch_size", "epochs")}}
-    model = _build(config, device)
-    optimizers = model.configure_optimizers(settings["lr"])
+    optimizers, schedulers = spec.configure_optimizers(model, settings["lr"])
     start_epoch, step, history = 0, 0, {}
     if args.resume:
-        start_epoch, step, history = training.restore(training.load_checkpoint(checkpoint_path, device), model,
-                                                      optimizers)
+        try:
+            start_epoch, step, history = training.restore(training.load_checkpoint(checkpoint_path, device), model,
+                                                          optimizers, schedulers)
+        except ValueError as error:
+            raise UsageError(f"--resume {checkpoint_path}: {error}") from None
     loader = DataLoader(train_arrays, batch_size=settings["batch_size"], shuffle=True, seed=args.seed + start_epoch,
                         device=device)
     started = time.perf_counter()
     history = training.fit(model, loader, optimizers, epochs=settings["epochs"], out_dir=out_dir, config=config,
-                           start_epoch=start_epoch, step=step, history=history, progress=not args.quiet)
+                           schedulers=schedulers, start_epoch=start_epoch, step=step, history=history,
+                           progress=not args.quiet)
     seconds = time.perf_counter() - started
     model.eval()
     metrics = model.evaluate(DataLoader(test_arrays, batch_size=256, device=device))
@@ -152,7 +218,7 @@ def _load_model(path, device):
         checkpoint = training.load_checkpoint(path, device)
     except (ValueError, RuntimeError) as error:
         raise UsageError(str(error)) from None
-    model = _build(checkpoint["config"], device)
+    model = _build(checkpoint["config"], device, f"checkpoint {path}")
     model.load_state_dict(checkpoint["model"])
     return model.eval(), checkpoint["config"]
 
@@ -236,6 +302,8 @@ def build_parser():
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", dest="batch_size", type=int)
     train.add_argument("--lr", type=float)
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                       help="a model argument, repeatable (e.g. --set beta=1 --set hidden=128,64)")
     train.add_argument("--device", default="cpu")
     train.add_argument("--out", help="output folder (default: runs/MODEL)")
     train.add_argument("--seed", type=int, default=0)

@@ -1,7 +1,8 @@
-"""Weights both ways between minigen and PyTorch; ``torch`` is imported only when called.
+"""Values out of minigen: host NumPy arrays (``to_numpy``), and weights both ways between minigen and PyTorch.
 
 Layers share PyTorch's parameter names and shapes, so a state dict converted
-here loads into the same architecture written in the other library.
+here loads into the same architecture written in the other library; ``torch``
+is imported only when called.
 """
 
 from collections import OrderedDict
@@ -18,6 +19,24 @@ def _torch():
     except ImportError as error:
         raise ImportError("interop: PyTorch is not installed (pip install torch)") from error
     return torch
+
+
+def to_numpy(values, dtype=None):
+    """A CPU NumPy array from a Tensor (any device, detached), a NumPy or CuPy array, or a list of them.
+
+    Host-side code (plots, PCA, binned metrics) calls this instead of ``Tensor.numpy``, which refuses CUDA tensors.
+    """
+    if isinstance(values, Tensor):
+        array = backend.to_device(values.data, "cpu")
+    elif isinstance(values, (list, tuple)) and values and isinstance(values[0], Tensor):
+        array = np.stack([to_numpy(value) for value in values])
+    elif isinstance(values, np.ndarray):
+        array = values
+    elif hasattr(values, "get") and hasattr(values, "device"):  # a raw CuPy array
+        array = backend.to_device(values, "cpu")
+    else:
+        array = np.asarray(values)
+    return np.asarray(array, dtype=dtype)
 
 
 def to_torch(tensor, device="cpu"):

@@ -4,8 +4,10 @@
 progress bar (loss terms and throughput), saves a checkpoint every
 ``checkpoint_every`` seconds and at the end of each epoch, and saves one more
 when interrupted with Ctrl-C before re-raising, so ``--resume`` continues
-where it stopped. A checkpoint holds the model, the optimizers, the epoch,
-the per-step history of every loss term and the run's config (model name and
+where it stopped. Learning-rate schedulers passed as ``schedulers`` are
+stepped after each epoch (a per-epoch schedule such as Burda et al.'s stages).
+A checkpoint holds the model, the optimizers, the schedulers, the epoch, the
+per-step history of every loss term and the run's config (model name and
 hyperparameters), which is all ``minigen sample`` and ``minigen eval`` need
 to rebuild the model.
 """
@@ -16,14 +18,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import serialization
+from .models.base import images_of
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
 
-def save_checkpoint(path, model, optimizers, *, epoch, step, history, config):
+def save_checkpoint(path, model, optimizers, *, epoch, step, history, config, schedulers=()):
     serialization.save({
         "model": model.state_dict(),
         "optimizers": [optimizer.state_dict() for optimizer in optimizers],
+        "schedulers": [scheduler.state_dict() for scheduler in schedulers],
         "epoch": epoch,
         "step": step,
         "history": history,
@@ -38,25 +42,22 @@ def load_checkpoint(path, map_location="cpu"):
     return checkpoint
 
 
-def restore(checkpoint, model, optimizers):
-    """Load a checkpoint's weights and optimizer states; returns (epoch, step, history)."""
+def restore(checkpoint, model, optimizers, schedulers=()):
+    """Load a checkpoint's weights, optimizer and scheduler states; returns (epoch, step, history)."""
     model.load_state_dict(checkpoint["model"])
-    saved = checkpoint.get("optimizers", [])
-    if len(saved) != len(optimizers):
-        raise ValueError(f"checkpoint has {len(saved)} optimizer states but the model uses {len(optimizers)}")
-    for optimizer, state in zip(optimizers, saved):
-        optimizer.load_state_dict(state)
+    for kind, objects in (("optimizers", optimizers), ("schedulers", schedulers)):
+        saved = checkpoint.get(kind, [])
+        if len(saved) != len(objects):
+            raise ValueError(f"checkpoint has {len(saved)} {kind[:-1]} states but the run uses {len(objects)}")
+        for target, state in zip(objects, saved):  # optimizers first: a scheduler's state refers to their rates
+            target.load_state_dict(state)
     return checkpoint["epoch"], checkpoint["step"], checkpoint["history"]
 
 
-def _batch_size(batch):
-    first = batch[0] if isinstance(batch, tuple) else batch
-    return first.shape[0]
-
-
-def fit(model, loader, optimizers, *, epochs, out_dir, config, start_epoch=0, step=0, history=None,
+def fit(model, loader, optimizers, *, epochs, out_dir, config, schedulers=(), start_epoch=0, step=0, history=None,
         checkpoint_every=300.0, progress=True):
-    """Train ``model`` from ``start_epoch`` to ``epochs``; returns the history of every logged term."""
+    """Train ``model`` from ``start_epoch`` to ``epochs``, stepping ``schedulers`` after each epoch; returns the
+    history of every logged term."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out_dir / CHECKPOINT_NAME
@@ -65,7 +66,8 @@ def fit(model, loader, optimizers, *, epochs, out_dir, config, start_epoch=0, st
     last_save = time.monotonic()
 
     def checkpoint():
-        save_checkpoint(checkpoint_path, model, optimizers, epoch=epoch, step=step, history=history, config=config)
+        save_checkpoint(checkpoint_path, model, optimizers, epoch=epoch, step=step, history=history, config=config,
+                        schedulers=schedulers)
 
     model.train()
     try:
@@ -77,7 +79,7 @@ def fit(model, loader, optimizers, *, epochs, out_dir, config, start_epoch=0, st
             for batch in bar:
                 terms = model.training_step(batch, optimizers)
                 step += 1
-                seen += _batch_size(batch)
+                seen += images_of(batch).shape[0]
                 for name, value in terms.items():
                     history.setdefault(name, []).append(value)
                 rate = seen / max(time.perf_counter() - started, 1e-9)
@@ -86,6 +88,8 @@ def fit(model, loader, optimizers, *, epochs, out_dir, config, start_epoch=0, st
                     checkpoint()
                     last_save = time.monotonic()
             epoch += 1
+            for scheduler in schedulers:
+                scheduler.step()
             checkpoint()
             last_save = time.monotonic()
     except KeyboardInterrupt:

@@ -96,3 +96,65 @@ def test_classifier_cannot_sample(tmp_path, capsys):
 def test_python_dash_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "minigen", "list"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "classifier" in result.stdout
+
+
+def test_set_passes_model_arguments_to_the_model(tmp_path):
+    out = tmp_path / "beta1"
+    assert main(["train", "beta_vae", "--set", "beta=1", "--set", "latent_dim=3", "--limit", "32", "--epochs", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    arguments = training.load_checkpoint(out / training.CHECKPOINT_NAME)["config"]["model_arguments"]
+    assert arguments["beta"] == 1.0 and isinstance(arguments["beta"], float) and arguments["latent_dim"] == 3
+    assert arguments["warmup_epochs"] == 10  # the registered arguments not set stay
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("betta=1", "model 'beta_vae' has no argument 'betta'; its arguments: activation, architecture, beta,"),
+    ("beta", "--set expects NAME=VALUE, got 'beta'"),
+    ("lr=0.1", "--set lr: set the training settings with --lr"),
+    ("activation=gelu", "cannot build model 'beta_vae': VAE: activation must be one of"),
+])
+def test_bad_model_arguments_are_usage_errors(assignment, message, tmp_path, capsys):
+    assert main(["train", "beta_vae", "--set", assignment, "--limit", "8", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("text, registered, expected", [
+    ("1", 4.0, 1.0), ("3", 10, 3), ("1e-3", None, 1e-3), ("true", None, True), ("None", 0.5, None),
+    ("200,200", [1], [200, 200]), ("[64, 32]", None, [64, 32]), ("[]", [256], []), ("256", [256], [256]),
+    ("relu", "tanh", "relu"),
+])
+def test_set_values_are_parsed_by_their_look_and_the_registered_type(text, registered, expected):
+    from minigen.cli import parse_value
+
+    value = parse_value(text, registered)
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"example": "vae"}, "does not say which registered model it holds"),
+    ({"example": "iwae", "model": "VAE", "model_arguments": {}}, "holds model 'VAE', which is not registered"),
+    ({"model": "classifier", "model_arguments": {"hidden": "wide"}}, "cannot build model 'classifier'"),
+])
+def test_checkpoint_without_a_registered_model_is_a_usage_error(config, message, tmp_path, capsys):
+    from minigen.models import Classifier
+
+    path = tmp_path / "checkpoint.safetensors"
+    model = Classifier()
+    training.save_checkpoint(path, model, model.configure_optimizers(1e-3), epoch=0, step=0, history={},
+                             config=config)
+    for command in (["eval", str(path)], ["sample", str(path), "--out", str(tmp_path / "s.png")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_resumed_training_continues_the_learning_rate_schedule(tmp_path):
+    out = tmp_path / "vae"
+    assert main(["train", "vae", "--limit", "100", "--epochs", "1", "--out", str(out), "--quiet"]) == 0
+    assert main(["train", "vae", "--limit", "100", "--epochs", "2", "--out", str(out), "--resume", "--quiet"]) == 0
+    checkpoint = training.load_checkpoint(out / training.CHECKPOINT_NAME)
+    (schedule,), (adam,) = checkpoint["schedulers"], checkpoint["optimizers"]
+    assert checkpoint["epoch"] == schedule["last_epoch"] == 2
+    assert adam["param_groups"][0]["lr"] == pytest.approx(1e-3 * 10 ** (-1 / 7))
+    assert adam["param_groups"][0]["eps"] == 1e-4

@@ -121,7 +121,12 @@ def test_example_trains_scores_and_plots(tmp_path, capsys):
     metrics = example.main(["--limit", "64", "--epochs", "1", "--test-images", "100", "--traversals", "1",
                             "--quiet", "--out", str(tmp_path)])
     output = capsys.readouterr().out
-    assert "MIG" in output and "best latent" in output and "active" in output
+    assert f"{metrics['mig']:.4g} (100 samples)" in output and "best latent" in output and "active" in output
     assert 0.0 <= metrics["mig"] <= 1.0 and len(metrics["kl_per_latent"]) == 10
+    # the per-latent KL of the posterior means sums to the test KL term of the loss, image by image
+    assert sum(metrics["kl_per_latent"]) == pytest.approx(metrics["test_kl"], rel=1e-4)
+    assert 0 <= metrics["active_units"] <= 10 and math.isfinite(metrics["test_reconstruction"])
     for name in ("curves", "reconstructions", "samples", "traversal_0"):
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
+    assert cli.main(["eval", str(tmp_path / training.CHECKPOINT_NAME), "--limit", "16"]) == 0
+    assert "test_kl" in json.loads(capsys.readouterr().out)

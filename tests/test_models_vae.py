@@ -9,6 +9,7 @@ import pytest
 import minigen
 from minigen import cli
 from minigen.models import IWAE, VAE
+from minigen.models.vae import kl_normal_standard
 from minigen.ops.reduce import logsumexp
 from tests.helpers import DEVICES
 
@@ -46,12 +47,13 @@ def test_gaussian_log_likelihood_matches_formula(scale):
     np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-5)
 
 
-def test_kl_matches_formula_and_monte_carlo():
+def test_kl_closed_form_matches_monte_carlo():
     rng = np.random.default_rng(3)
     mu = rng.normal(size=(4, 3))
     log_variance = rng.normal(size=(4, 3)) * 0.5
     closed = VAE.kl_divergence(minigen.tensor(mu), minigen.tensor(log_variance)).numpy()
-    np.testing.assert_allclose(closed, 0.5 * (mu**2 + np.exp(log_variance) - log_variance - 1).sum(1), rtol=1e-12)
+    per_dimension = kl_normal_standard(minigen.tensor(mu), minigen.tensor(log_variance)).numpy()
+    np.testing.assert_allclose(per_dimension.sum(-1), closed, rtol=1e-12)
     # KL(q || p) = E_q[log q(z) - log p(z)], estimated with 400,000 draws of z ~ q
     eps = rng.standard_normal((400_000, 4, 3))
     z = mu + np.exp(0.5 * log_variance) * eps
@@ -61,26 +63,67 @@ def test_kl_matches_formula_and_monte_carlo():
     assert np.all(np.abs(estimate - closed) < 5 * stderr + 1e-3)
 
 
-def test_reparameterised_gradient_matches_score_function_and_exact():
-    """d/d(mu, log s^2) E_{z ~ N(mu, s^2)}[sin z] three ways: pathwise, score function, closed form."""
-    mu0, log_variance0, draws = 0.7, math.log(0.8), 200_000
-    # closed form: E[sin z] = sin(mu) exp(-s^2 / 2)
-    variance = math.exp(log_variance0)
-    exact = np.array([math.cos(mu0) * math.exp(-variance / 2), -0.5 * variance * math.sin(mu0) * math.exp(-variance / 2)])
+def _sine_and_square(z):
+    """f(z) = sin(z_1) + z_2^2 / 2: E_q f = sin(mu_1) exp(-s_1^2 / 2) + (mu_2^2 + s_2^2) / 2."""
+    return z[:, 0].sin() + 0.5 * z[:, 1] ** 2
 
-    minigen.manual_seed(0)
-    mu = minigen.tensor([mu0] * draws, dtype=minigen.float64, requires_grad=True)
-    log_variance = minigen.tensor([log_variance0] * draws, dtype=minigen.float64, requires_grad=True)
-    VAE.reparameterize(mu, log_variance).sin().mean().backward()
-    pathwise = np.array([mu.grad.numpy().sum(), log_variance.grad.numpy().sum()])
 
-    # score function: E[f(z) d log q(z) / d theta], with d/dmu = (z - mu)/s^2 and d/dlog s^2 = ((z-mu)^2/s^2 - 1)/2
-    eps = np.random.default_rng(5).standard_normal(draws)
-    z = mu0 + math.sqrt(variance) * eps
-    f = np.sin(z)
-    score = np.array([(f * eps / math.sqrt(variance)).mean(), (f * 0.5 * (eps**2 - 1)).mean()])
-    np.testing.assert_allclose(pathwise, exact, atol=0.01)
-    np.testing.assert_allclose(score, exact, atol=0.02)
+def _exact_sine_and_square_gradient(mu, variance):
+    """d E_q f / d (mu_1, mu_2, log s_1^2, log s_2^2) of ``_sine_and_square`` (d s^2 / d log s^2 = s^2)."""
+    damping = math.exp(-variance[0] / 2)
+    return np.array([math.cos(mu[0]) * damping, mu[1], -0.5 * variance[0] * math.sin(mu[0]) * damping,
+                     0.5 * variance[1]])
+
+
+def _per_draw_gradients(objective, mu, log_variance):
+    """The gradient of ``objective`` (a sum over draws) w.r.t. every draw's own copy of (mu, log s^2): (N, 4)."""
+    objective.backward()
+    return np.concatenate([mu.grad.numpy(), log_variance.grad.numpy()], axis=1)
+
+
+@pytest.mark.parametrize("integrand", ["sine_and_square", "decoder_log_likelihood"])
+def test_reparameterised_gradient_agrees_with_the_score_function(integrand):
+    """d/d(mu, log s^2) of E_{z ~ q}[f(z)], q = N(mu, diag s^2) in 2-d, two ways, both through minigen's autograd:
+
+    pathwise (reparameterised):  E[ d f(mu + s eps) / d theta ],   eps ~ N(0, I)
+    score function (REINFORCE):  E[ f(z) d log q(z; theta) / d theta ],   z ~ q held fixed
+
+    Each is a mean over N draws with its standard error; they must agree within a few standard errors (and
+    with the closed form where there is one). f is a toy integrand, or a VAE's reconstruction term
+    log p(x | z) under a small fixed Bernoulli decoder.
+    """
+    draws, mu0, log_variance0 = 100_000, np.array([0.7, -0.4]), np.log([0.8, 0.5])
+    decoder = VAE(image_size=2, hidden=(3,), latent_dim=2).double()
+    x = minigen.tensor(np.array([1.0, 0.0, 1.0, 1.0]).reshape(1, 1, 2, 2)).expand(draws, 1, 2, 2)
+
+    def f(z):
+        if integrand == "sine_and_square":
+            return _sine_and_square(z)
+        return decoder.log_likelihood_of(x, decoder.decode(z))
+
+    def leaves():
+        return (minigen.tensor(np.tile(mu0, (draws, 1)), requires_grad=True),
+                minigen.tensor(np.tile(log_variance0, (draws, 1)), requires_grad=True))
+
+    eps = minigen.tensor(np.random.default_rng(5).standard_normal((draws, 2)))
+    mu, log_variance = leaves()
+    pathwise = _per_draw_gradients(f(VAE.reparameterize(mu, log_variance, eps)).sum(), mu, log_variance)
+    mu, log_variance = leaves()
+    z = VAE.reparameterize(mu, log_variance, eps).detach()
+    # log q(z) = -1/2 sum_j [ (z_j - mu_j)^2 / s_j^2 + log s_j^2 + log 2 pi ]
+    log_q = -0.5 * ((z - mu) ** 2 * (-log_variance).exp() + log_variance + math.log(2 * math.pi)).sum(1)
+    score = _per_draw_gradients((f(z).detach() * log_q).sum(), mu, log_variance)
+
+    means = {name: value.mean(0) for name, value in (("pathwise", pathwise), ("score", score))}
+    errors = {name: value.std(0) / math.sqrt(draws) for name, value in (("pathwise", pathwise), ("score", score))}
+    assert np.all(errors["score"] > errors["pathwise"])  # why the reparameterisation is used
+    assert np.all(np.abs(means["pathwise"] - means["score"]) < 4 * np.hypot(errors["pathwise"], errors["score"]))
+    if integrand == "sine_and_square":
+        exact = _exact_sine_and_square_gradient(mu0, np.exp(log_variance0))
+        for name in means:
+            assert np.all(np.abs(means[name] - exact) < 4 * errors[name]), name
+    else:  # a non-trivial target: the decoder's gradient is not zero in mu
+        assert np.all(np.abs(means["pathwise"][:2]) > 10 * errors["pathwise"][:2])
 
 
 def test_log_weights_are_the_elbo_integrand():
@@ -115,57 +158,54 @@ def test_log_likelihood_combines_chunks_exactly():
     assert np.all(chunked >= np.concatenate(pieces).mean(0) - 1e-4)
 
 
-def _torch_mirror(torch, model, state):
-    """The same MLP VAE in PyTorch, with minigen's parameter names."""
-    from torch import nn
-
-    mirror = nn.Module()
-    mirror.encoder = nn.Module()
-    mirror.encoder.network = nn.Sequential(
-        nn.Flatten(), nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 12), nn.Tanh()))
-    mirror.posterior = nn.Linear(12, 6)
-    mirror.decoder = nn.Module()
-    mirror.decoder.network = nn.Sequential(
-        nn.Sequential(nn.Linear(3, 12), nn.Tanh(), nn.Linear(12, 16), nn.Tanh(), nn.Linear(16, 64)),
-        nn.Unflatten(1, (1, 8, 8)))
-    mirror.load_state_dict({name: torch.from_numpy(value.detach().numpy().copy()) for name, value in state.items()})
-    return mirror
-
-
 @pytest.mark.torch
 @pytest.mark.parametrize("k", [1, 4])
 def test_vae_and_iwae_losses_and_gradients_match_torch(k):
     torch = pytest.importorskip("torch")
+    from benchmarks.burda_runs import torch_loss, torch_mirror
+    from minigen.interop import to_torch_state_dict
+
     minigen.manual_seed(11)
     model = IWAE(k=k, **SMALL, binarize=False) if k > 1 else VAE(**SMALL, binarize=False)
-    mirror = _torch_mirror(torch, model, model.state_dict())
+    mirror = torch_mirror(torch, image_size=8, hidden=SMALL["hidden"], latent_dim=SMALL["latent_dim"])
+    mirror.load_state_dict(to_torch_state_dict(model.state_dict()))
     x = _images(count=5)
-    minigen.manual_seed(12)
-    eps = minigen.randn(*((k,) if k > 1 else ()), 5, 3).numpy()
-    minigen.manual_seed(12)
-    terms = model.loss(minigen.tensor(x))
+    eps = np.random.default_rng(12).standard_normal(((k,) if k > 1 else ()) + (5, 3)).astype(np.float32)
+    terms = model.loss(minigen.tensor(x), eps=minigen.tensor(eps))
     terms["loss"].backward()
-
-    tx, teps = torch.from_numpy(x), torch.from_numpy(eps)
-    mu, log_variance = mirror.posterior(mirror.encoder.network(tx)).chunk(2, dim=1)
-    z = mu + (0.5 * log_variance).exp() * teps
-    logits = mirror.decoder.network(z.reshape(-1, 3)).reshape(*teps.shape[:-2], *tx.shape)
-    log_px = -torch.nn.functional.binary_cross_entropy_with_logits(
-        logits, tx.expand(logits.shape), reduction="none").sum((-3, -2, -1))
-    if k == 1:
-        kl = 0.5 * (mu**2 + log_variance.exp() - log_variance - 1).sum(-1)
-        loss = (-log_px + kl).mean()
-        np.testing.assert_allclose(terms["kl"].item(), kl.mean().item(), rtol=1e-5)
-        np.testing.assert_allclose(terms["reconstruction"].item(), -log_px.mean().item(), rtol=1e-5)
-    else:
-        log_weights = log_px + (0.5 * (teps**2 - z**2) + 0.5 * log_variance).sum(-1)
-        loss = -(torch.logsumexp(log_weights, 0) - math.log(k)).mean()
-    loss.backward()
-    np.testing.assert_allclose(terms["loss"].item(), loss.item(), rtol=1e-5)
+    reference = torch_loss(torch, mirror, torch.from_numpy(x), torch.from_numpy(eps))
+    reference["loss"].backward()
+    for name, value in reference.items():
+        np.testing.assert_allclose(terms[name].item(), value.item(), rtol=1e-5, err_msg=name)
     gradients = dict(mirror.named_parameters())
     for name, parameter in model.named_parameters():
         np.testing.assert_allclose(parameter.grad.numpy(), gradients[name].grad.numpy(), rtol=1e-4, atol=1e-5,
                                    err_msg=name)
+
+
+def test_given_noise_replaces_the_draws_and_is_checked():
+    model = IWAE(k=3, **SMALL, binarize=False)
+    x = minigen.tensor(_images())
+    eps = minigen.randn(3, 6, 3)
+    first, second = model.loss(x, eps=eps)["loss"].item(), model.loss(x, eps=eps)["loss"].item()
+    assert first == second != model.loss(x)["loss"].item()
+    with pytest.raises(ValueError, match=r"noise eps of shape \(3, 6, 3\), got \(6, 3\)"):
+        model.loss(x, eps=minigen.randn(6, 3))
+    with pytest.raises(ValueError, match=r"noise eps of shape \(6, 3\), got \(3, 6, 3\)"):
+        VAE(**SMALL).loss(x, eps=eps)
+
+
+def test_active_units_and_posterior_parameters_work_in_batches():
+    model = VAE(**SMALL)
+    x = minigen.tensor(_images(count=25))
+    mu, log_variance = model.posterior_parameters(x, batch_size=7)
+    with minigen.no_grad():
+        whole = model.encode(x)
+    np.testing.assert_allclose(mu.numpy(), whole[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(log_variance.numpy(), whole[1].numpy(), rtol=1e-6)
+    count, variances = model.active_units(x, threshold=0.0, batch_size=7)
+    np.testing.assert_allclose(variances.numpy(), whole[0].numpy().var(0), rtol=1e-5)
+    assert count == 3 and model.active_units(x, threshold=1e9)[0] == 0
 
 
 def _train(model, x, steps=30, lr=3e-3):

@@ -297,6 +297,7 @@ def _torch_vqvae(torch, codebook):
     return Model()
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("codebook", ["standard", "ema"])
 def test_parity_with_pytorch(codebook):
     torch = pytest.importorskip("torch")

@@ -198,6 +198,15 @@ def test_plot_curves(tmp_path):
         viz.plot_curves({}, tmp_path / "empty.png")
 
 
+def test_plot_curves_draws_reference_lines(tmp_path):
+    series = {"nll": (np.arange(5, 100, 5), 90 + 100 / np.arange(5, 100, 5))}
+    plain = viz.plot_curves(series, tmp_path / "plain.png")
+    marked = viz.plot_curves(series, tmp_path / "marked.png", reference_lines={"paper": 86.76, "other": 84.78})
+    assert_png(marked, 200, 300)
+    # the y axis stretches down to the lines: the two figures differ
+    assert not np.array_equal(mpimage.imread(plain), mpimage.imread(marked))
+
+
 def ring_modes(count=8, radius=2.0):
     angles = 2 * np.pi * np.arange(count) / count  # not linspace(0, 2 pi, count): that repeats a mode
     return np.stack([radius * np.cos(angles), radius * np.sin(angles)], axis=1)

@@ -35,23 +35,14 @@ on any device, and are copied to the CPU.
 
 import numpy as np
 
-from .. import backend
-from ..tensor import Tensor
+from ..interop import to_numpy
 from .scores import Score
 
 BINNINGS = ("uniform", "quantile")
 
 
-def _host(values):
-    """``values`` (a Tensor, NumPy/CuPy array or nested list) as a NumPy array on the CPU."""
-    array = values.detach().data if isinstance(values, Tensor) else values
-    if hasattr(array, "__array__") and hasattr(array, "ndim"):
-        return np.asarray(backend.to_device(array, "cpu"))
-    return np.asarray(array)
-
-
 def _matrix(values, function, name, min_columns=1):
-    array = _host(values)
+    array = to_numpy(values)
     if array.ndim != 2 or array.shape[0] < 2 or array.shape[1] < min_columns:
         raise ValueError(f"{function}: {name} must be a 2-D array (N, D) with N >= 2 and D >= {min_columns}, "
                          f"got shape {tuple(array.shape)}")

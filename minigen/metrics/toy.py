@@ -2,13 +2,11 @@
 
 import numpy as np
 
-from .. import backend
-from ..tensor import Tensor
+from ..interop import to_numpy
 
 
 def _points(values, name, function="mode_coverage"):
-    array = values.data if isinstance(values, Tensor) else values
-    array = np.asarray(backend.to_device(array, "cpu") if hasattr(array, "ndim") else array, dtype=np.float64)
+    array = to_numpy(values, np.float64)
     if array.ndim != 2 or array.shape[0] == 0:
         raise ValueError(f"{function}: {name} must be a non-empty 2-D array (N, D), got shape {array.shape}")
     return array

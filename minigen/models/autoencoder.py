@@ -52,18 +52,13 @@ from ..creation import eye, rand_like, randn_like
 from ..nn import functional as F
 from ..ops.shape import cat
 from ..tensor import enable_grad, grad, is_grad_enabled, no_grad
-from .base import GenerativeModel, ModelSpec, register
+from .base import GenerativeModel, ModelSpec, check_choice, images_of, register
 from .vae import ACTIVATIONS, Decoder, Encoder
 
 RECONSTRUCTIONS = ("mse", "bce")
 CODE_ACTIVATIONS = {"linear": nn.Identity, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}
 # rho^ is kept inside [eps, 1 - eps] so that log(rho / rho^) stays finite when a unit saturates.
 _ACTIVATION_EPS = 1e-6
-
-
-def _choice(model, argument, value, choices):
-    if value not in choices:
-        raise ValueError(f"{model}: {argument} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
 def psnr(mse, peak=1.0):
@@ -126,10 +121,10 @@ class Autoencoder(GenerativeModel):
                  channels=(32, 64), activation="relu", code_activation="linear", reconstruction="mse"):
         super().__init__()
         name = type(self).__name__
-        _choice(name, "architecture", architecture, ("mlp", "conv"))
-        _choice(name, "activation", activation, tuple(ACTIVATIONS))
-        _choice(name, "code_activation", code_activation, tuple(CODE_ACTIVATIONS))
-        _choice(name, "reconstruction", reconstruction, RECONSTRUCTIONS)
+        check_choice(name, "architecture", architecture, ("mlp", "conv"))
+        check_choice(name, "activation", activation, tuple(ACTIVATIONS))
+        check_choice(name, "code_activation", code_activation, tuple(CODE_ACTIVATIONS))
+        check_choice(name, "reconstruction", reconstruction, RECONSTRUCTIONS)
         hidden, channels = tuple(hidden), tuple(channels)
         if architecture == "conv" and (not hidden or image_size % 2 ** len(channels)):
             raise ValueError(f"{name}: a conv autoencoder needs a hidden layer and an image side divisible by "
@@ -184,7 +179,7 @@ class Autoencoder(GenerativeModel):
         return {}
 
     def loss(self, batch):
-        x = batch[0] if isinstance(batch, tuple) else batch
+        x = images_of(batch)
         self._check_images(x)
         inputs = self.corrupt(x) if self.training else x
         code = self.encode(inputs)
@@ -212,20 +207,26 @@ class Autoencoder(GenerativeModel):
         return jacobian_frobenius_squared(self.encode, x, create_graph)
 
     def code_statistics(self, x, threshold=0.05):
-        """Mean |z| over units and images, and the share of code values with |z| < ``threshold``."""
-        with no_grad():
-            magnitude = self.encode(x).abs()
-            return {"mean_activation": float(magnitude.mean().item()),
-                    "near_zero_share": float((magnitude < threshold).float().mean().item())}
+        """``code_statistics`` of the codes of images ``x`` (see that function)."""
+        return code_statistics(self.codes(x), threshold)
 
     def sample(self, n):
         raise NotImplementedError(f"{type(self).__name__} cannot sample: a deterministic autoencoder has no "
                                   "prior over its codes (the VAE adds one)")
 
-    def _check_images(self, x):
-        if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"{type(self).__name__}: expected images of shape "
-                             f"(B, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}")
+
+def code_statistics(codes, threshold=0.05):
+    """How sparse codes (N, k) are, with |z| < ``threshold`` counted as near zero:
+
+    mean_activation  mean |z| over all units and images
+    near_zero_share  the share of code values (image, unit) that are near zero
+    dead_unit_share  the share of units near zero on every image: units that never fire
+    """
+    with no_grad():
+        near_zero = codes.abs() < threshold
+        return {"mean_activation": float(codes.abs().mean().item()),
+                "near_zero_share": float(near_zero.float().mean().item()),
+                "dead_unit_share": float(near_zero.all(dim=0).float().mean().item())}
 
 
 class SparseAutoencoder(Autoencoder):
@@ -258,17 +259,11 @@ class SparseAutoencoder(Autoencoder):
         return terms
 
     def evaluate(self, loader, threshold=0.05):
-        """Also ``test_mean_activation`` and ``test_near_zero_share`` (|z| < ``threshold``) over all images."""
+        """Also the ``code_statistics`` of all images' codes: ``test_mean_activation``, ``test_near_zero_share``
+        and ``test_dead_unit_share`` (|z| < ``threshold`` counts as near zero)."""
         metrics = super().evaluate(loader)
-        total, near_zero, count = 0.0, 0.0, 0
-        for batch in loader:
-            images = batch[0] if isinstance(batch, tuple) else batch
-            statistics = self.code_statistics(images, threshold)
-            total += statistics["mean_activation"] * images.shape[0]
-            near_zero += statistics["near_zero_share"] * images.shape[0]
-            count += images.shape[0]
-        metrics["test_mean_activation"] = total / max(count, 1)
-        metrics["test_near_zero_share"] = near_zero / max(count, 1)
+        codes = cat([self.codes(images_of(batch)) for batch in loader])
+        metrics.update({f"test_{name}": value for name, value in code_statistics(codes, threshold).items()})
         return metrics
 
 
@@ -308,7 +303,7 @@ class DenoisingAutoencoder(Autoencoder):
         noisy_error, denoised_error, count = 0.0, 0.0, 0
         with no_grad():
             for batch in loader:
-                clean = batch[0] if isinstance(batch, tuple) else batch
+                clean = images_of(batch)
                 noisy = self.corrupt(clean)
                 noisy_error += float((noisy - clean).square().sum().item())
                 denoised_error += float((self(noisy) - clean).square().sum().item())
@@ -331,7 +326,7 @@ class ContractiveAutoencoder(Autoencoder):
 
     def __init__(self, *, contractive_weight=0.1, jacobian="exact", jacobian_examples=None, **autoencoder_arguments):
         super().__init__(**autoencoder_arguments)
-        _choice("ContractiveAutoencoder", "jacobian", jacobian, ("exact", "closed_form"))
+        check_choice("ContractiveAutoencoder", "jacobian", jacobian, ("exact", "closed_form"))
         one_layer_sigmoid = not self.hidden and self.architecture == "mlp" and self.code_activation == "sigmoid"
         if jacobian == "closed_form" and not one_layer_sigmoid:
             raise ValueError("ContractiveAutoencoder: jacobian='closed_form' holds for a one-layer sigmoid encoder "
@@ -348,6 +343,13 @@ class ContractiveAutoencoder(Autoencoder):
             subset = inputs if self.jacobian_examples is None or not self.training else inputs[:self.jacobian_examples]
             norms = self.jacobian_frobenius_squared(subset)
         return {"contractive": (self.contractive_weight, norms.mean())}
+
+    def jacobian_frobenius_squared(self, x, create_graph=None):
+        """||dz/dx||_F^2 per example (B,): by the closed form where the model trains with it (the exact
+        route costs k backward passes), else exactly."""
+        if self.jacobian == "exact":
+            return super().jacobian_frobenius_squared(x, create_graph)
+        return sigmoid_jacobian_frobenius_squared(self.encode(x), self.code[0].weight)
 
 
 # Shared sizes: a 784-256-32 MLP (conv: 32-64 channels, 256 hidden), Adam 1e-3, batch 128.

@@ -15,15 +15,34 @@ A model is a ``Module`` that also knows its objective:
 
 Each family registers a ``ModelSpec``: how to build it, the dataset it trains
 on by default and its paper hyperparameters in one place, which are also its
-smoke-test settings when scaled down.
+smoke-test settings when scaled down. Where the paper's optimiser is not the
+model's default (Burda et al.'s Adam eps and learning-rate stages), the spec's
+``optimizers`` recipe builds it, with the per-epoch schedulers ``training.fit``
+steps; ``ModelSpec.config`` is the run config a checkpoint carries, from which
+``minigen sample`` and ``minigen eval`` rebuild the model.
 """
 
+import inspect
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 from .. import optim
 from ..nn import Module
 from ..tensor import no_grad
+
+# The hyperparameters that configure the run rather than the model's constructor.
+TRAINING_SETTINGS = ("lr", "batch_size", "epochs")
+
+
+def images_of(batch):
+    """The images of a batch: the first array of an (images, labels, ...) tuple, or the batch itself."""
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
+def check_choice(owner, argument, value, choices):
+    """A ValueError naming ``owner``'s ``argument`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{owner}: {argument} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
 class GenerativeModel(Module):
@@ -52,11 +71,17 @@ class GenerativeModel(Module):
         totals, count = {}, 0
         with no_grad():
             for batch in loader:
-                size = batch[0].shape[0] if isinstance(batch, tuple) else batch.shape[0]
+                size = images_of(batch).shape[0]
                 for name, value in self.loss(batch).items():
                     totals[name] = totals.get(name, 0.0) + float(value.item()) * size
                 count += size
         return {f"test_{name}": total / max(count, 1) for name, total in totals.items()}
+
+    def _check_images(self, x):
+        """Images of the fixed shape (B, *self.image_shape) the model was built for, or a ValueError."""
+        if tuple(x.shape[1:]) != self.image_shape:
+            raise ValueError(f"{type(self).__name__}: expected images of shape "
+                             f"(B, {', '.join(map(str, self.image_shape))}), got {tuple(x.shape)}")
 
 
 @dataclass
@@ -66,6 +91,36 @@ class ModelSpec:
     dataset: str
     description: str
     hyperparameters: dict = field(default_factory=dict)
+    # (model, lr) -> (optimizers, schedulers stepped after each epoch): the paper's optimiser where it differs
+    # from the model's own configure_optimizers at a constant rate.
+    optimizers: Optional[Callable] = None
+
+    def configure_optimizers(self, model, lr):
+        """The optimizers of a run and the learning-rate schedulers ``training.fit`` steps after each epoch."""
+        if self.optimizers is None:
+            return model.configure_optimizers(lr), []
+        return self.optimizers(model, lr)
+
+    def config(self, *, dataset=None, seed=0, **overrides):
+        """The run config a checkpoint carries: the registered hyperparameters with ``overrides``, as
+        ``settings`` and as the constructor's ``model_arguments`` (the settings less lr, batch size, epochs)."""
+        settings = {**self.hyperparameters, **overrides}
+        return {"model": self.name, "dataset": dataset or self.dataset, "seed": seed, "settings": settings,
+                "model_arguments": {key: value for key, value in settings.items() if key not in TRAINING_SETTINGS}}
+
+    def argument_names(self):
+        """The keyword arguments ``build`` takes: its own and, where it passes ``**arguments`` on, its bases'."""
+        names = set(self.hyperparameters) - set(TRAINING_SETTINGS)
+        for owner in inspect.getmro(self.build) if inspect.isclass(self.build) else (self.build,):
+            function = vars(owner).get("__init__") if inspect.isclass(owner) else owner
+            if function is None:
+                continue
+            parameters = list(inspect.signature(function).parameters.values())
+            names |= {parameter.name for parameter in parameters if parameter.name != "self"
+                      and parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)}
+            if not any(parameter.kind == parameter.VAR_KEYWORD for parameter in parameters):
+                break
+        return names
 
 
 REGISTRY = {}

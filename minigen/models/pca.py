@@ -24,12 +24,14 @@ import numpy as np
 from .. import nn, optim
 from ..creation import tensor
 from ..data import DataLoader
+from ..interop import to_numpy
 from ..nn import functional as F
-from ..tensor import Tensor, no_grad
+from ..tensor import no_grad
 
 
 def _host(values, name, ndim=None):
-    array = values.numpy() if isinstance(values, Tensor) else np.asarray(values)
+    """``values`` (an array, or a Tensor on any device) as a host NumPy array, checked to have ``ndim`` axes."""
+    array = to_numpy(values)
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {array.shape}")
     return array

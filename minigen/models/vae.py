@@ -28,27 +28,60 @@ amortised Gaussian posterior q(z | x) = N(mu(x), diag sigma^2(x)):
 Burda et al. (2016), L_k = E[ log (1/k) sum_i p(x, z_i) / q(z_i | x) ], which
 tightens toward log p(x) as k grows; ``minigen eval --iwae-k`` reports it for any
 VAE checkpoint, and ``IWAE`` (iwae.py) trains on it.
+
+Burda et al.'s recipe lives here once (``BURDA_ARCHITECTURE``, ``burda_optimizers``):
+the registered ``vae`` and ``iwae`` train with it, and so do examples/vae.py,
+examples/iwae.py and benchmarks/vae_burda.py (whose PyTorch run reads the same
+constants).
 """
 
 import math
 
-from .. import nn
+from .. import nn, optim
 from ..creation import full, rand_like, randn, zeros
+from ..metrics.likelihood import log_mean_exp
 from ..nn import functional as F
-from ..ops.reduce import logsumexp
-from ..ops.shape import stack
+from ..ops.shape import cat
+from ..optim.lr_scheduler import LambdaLR
 from ..tensor import no_grad
-from .base import GenerativeModel, ModelSpec, register
+from .base import GenerativeModel, ModelSpec, check_choice, images_of, register
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "silu": nn.SiLU}
 LIKELIHOODS = ("bernoulli", "gaussian")
 # Smallest learned decoder scale (log s >= -6): keeps the Gaussian likelihood bounded.
 _MIN_LOG_SCALE = -6.0
+# A latent unit is active when Var_x E_q[z_u | x] exceeds this (Burda et al. 2016).
+ACTIVE_UNIT_THRESHOLD = 1e-2
+
+# Burda, Grosse and Salakhutdinov (2016), section 5, one stochastic layer: a 784-200-200-50 tanh MLP
+# encoder and its mirror as the Bernoulli decoder; Adam with betas (0.9, 0.999) and eps 1e-4 at a base
+# rate of 1e-3, lowered in stages i = 0, ..., 7 where stage i lasts 3^i epochs at 1e-3 * 10^(-i/7)
+# (3^0 + ... + 3^7 = 3280 epochs in all).
+BURDA_ARCHITECTURE = {"architecture": "mlp", "latent_dim": 50, "hidden": [200, 200], "activation": "tanh"}
+BURDA_ADAM = {"betas": (0.9, 0.999), "eps": 1e-4}
+BURDA_LR = 1e-3
+BURDA_STAGES = 8
 
 
-def _choice(argument, value, choices):
-    if value not in choices:
-        raise ValueError(f"VAE: {argument} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+def burda_lr_factor(epoch):
+    """10^(-i/7) for the stage i of ``epoch`` (0-based): stage i lasts 3^i epochs; after 3280 epochs it stays 7."""
+    stage, end = 0, 1  # epochs [end - 3^stage, end) are in ``stage``
+    while epoch >= end and stage < BURDA_STAGES - 1:
+        stage += 1
+        end += 3**stage
+    return 10.0 ** (-stage / 7)
+
+
+def burda_optimizers(model, lr=BURDA_LR):
+    """Burda et al.'s Adam and its staged rate, as a LambdaLR stepped once per epoch: ([adam], [schedule])."""
+    adam = optim.Adam(model.parameters(), lr=lr, **BURDA_ADAM)
+    return [adam], [LambdaLR(adam, burda_lr_factor)]
+
+
+def kl_normal_standard(mu, log_variance):
+    """KL( N(mu, sigma^2) || N(0, 1) ) per dimension (not summed), from the mean and log sigma^2."""
+    # (mu^2 + sigma^2 - log sigma^2 - 1) / 2; d/dmu = mu, d/dlog sigma^2 = (sigma^2 - 1) / 2.
+    return 0.5 * (mu**2 + log_variance.exp() - log_variance - 1.0)
 
 
 def _mlp(sizes, activation, final_activation=False):
@@ -123,9 +156,9 @@ class VAE(GenerativeModel):
                  channels=(32, 64), activation="tanh", likelihood="bernoulli", decoder_scale=None, beta=1.0,
                  warmup_epochs=0, binarize=None):
         super().__init__()
-        _choice("architecture", architecture, ("mlp", "conv"))
-        _choice("likelihood", likelihood, LIKELIHOODS)
-        _choice("activation", activation, tuple(ACTIVATIONS))
+        check_choice("VAE", "architecture", architecture, ("mlp", "conv"))
+        check_choice("VAE", "likelihood", likelihood, LIKELIHOODS)
+        check_choice("VAE", "activation", activation, tuple(ACTIVATIONS))
         hidden, channels = tuple(hidden), tuple(channels)
         if architecture == "conv" and image_size % 2 ** len(channels):
             raise ValueError(f"VAE: a conv VAE with {len(channels)} stride-2 layers needs an image side divisible by "
@@ -152,9 +185,11 @@ class VAE(GenerativeModel):
         return mu, log_variance
 
     @staticmethod
-    def reparameterize(mu, log_variance):
-        # z = mu + sigma * eps: dz/dmu = 1, dz/dlog sigma^2 = sigma * eps / 2, and eps carries no parameter.
-        return mu + (0.5 * log_variance).exp() * randn(*mu.shape, dtype=mu.dtype, device=mu.device)
+    def reparameterize(mu, log_variance, eps=None):
+        """z = mu + sigma * eps with fresh eps ~ N(0, I), or the given ``eps`` (the shape of mu)."""
+        eps = _noise(eps, tuple(mu.shape), mu)
+        # dz/dmu = 1, dz/dlog sigma^2 = sigma * eps / 2, and eps carries no parameter.
+        return mu + (0.5 * log_variance).exp() * eps
 
     def decode(self, z):
         """Decoder outputs for codes z (B, latent_dim): Bernoulli logits or Gaussian means, (B, C, H, W)."""
@@ -172,9 +207,8 @@ class VAE(GenerativeModel):
 
     @staticmethod
     def kl_divergence(mu, log_variance):
-        # KL(N(mu, sigma^2) || N(0, 1)) = (mu^2 + sigma^2 - log sigma^2 - 1) / 2 per dimension;
-        # d/dmu = mu, d/dlog sigma^2 = (sigma^2 - 1) / 2.
-        return 0.5 * (mu**2 + log_variance.exp() - log_variance - 1.0).sum(-1)
+        """KL( q(z | x) || N(0, I) ) per example: ``kl_normal_standard`` summed over the latent dimensions."""
+        return kl_normal_standard(mu, log_variance).sum(-1)
 
     def _log_scale(self):
         if self.decoder_scale is not None:
@@ -191,26 +225,30 @@ class VAE(GenerativeModel):
 
     def prepare(self, batch):
         """The images of a batch, binarised when the model asks for it."""
-        x = batch[0] if isinstance(batch, tuple) else batch
+        x = images_of(batch)
         self._check_images(x)
         if self.binarize:
             x = (rand_like(x) < x).to(x.dtype)
         return x
 
-    def loss(self, batch):
+    def loss(self, batch, eps=None):
+        """The negative ELBO and its terms; ``eps`` (B, latent_dim) replaces the fresh reparameterisation noise."""
         x = self.prepare(batch)
         mu, log_variance = self.encode(x)
-        z = self.reparameterize(mu, log_variance)
+        z = self.reparameterize(mu, log_variance, eps)
         reconstruction = -self.log_likelihood_of(x, self.decode(z)).mean()  # one-sample estimate of -E_q[log p(x|z)]
         kl = self.kl_divergence(mu, log_variance).mean()
         return {"loss": reconstruction + self.kl_weight * kl, "reconstruction": reconstruction, "kl": kl,
                 "elbo": -(reconstruction + kl).detach()}
 
     # ---- evaluation and sampling ---------------------------------------------------------
-    def log_weights(self, x, k):
-        """log p(x, z_i) - log q(z_i | x) for k posterior draws z_i per example: a (k, B) tensor."""
+    def log_weights(self, x, k, eps=None):
+        """log p(x, z_i) - log q(z_i | x) for k posterior draws z_i per example: a (k, B) tensor.
+
+        ``eps`` (k, B, latent_dim) replaces the fresh noise of z_i = mu + sigma * eps_i.
+        """
         mu, log_variance = self.encode(x)
-        eps = randn(k, *mu.shape, dtype=mu.dtype, device=mu.device)
+        eps = _noise(eps, (k, *mu.shape), mu)
         z = mu + (0.5 * log_variance).exp() * eps  # (k, B, latent)
         output = self.decode(z.reshape(-1, self.latent_dim))
         log_px = self.log_likelihood_of(x, output.reshape(k, *x.shape))
@@ -227,17 +265,12 @@ class VAE(GenerativeModel):
         """
         if k < 1:
             raise ValueError(f"log_likelihood: k must be >= 1, got {k}")
-        x = self.prepare(x) if self.training else self._binarized_for_eval(x)
+        x = self.prepare(x)
         chunk = chunk or max(1, 20_000 // max(x.shape[0], 1))
         with no_grad():
-            # log sum_i w_i per chunk of draws, then over the chunks: log p(x) ~= log sum_i w_i - log k
-            sums = [logsumexp(self.log_weights(x, min(chunk, k - start)), 0) for start in range(0, k, chunk)]
-            return logsumexp(stack(sums), 0) - math.log(k)
-
-    def _binarized_for_eval(self, x):
-        x = x[0] if isinstance(x, tuple) else x
-        self._check_images(x)
-        return (rand_like(x) < x).to(x.dtype) if self.binarize else x
+            # the (k, B) log-weights are small; only the decoder's rows need chunking
+            log_weights = cat([self.log_weights(x, min(chunk, k - start)) for start in range(0, k, chunk)])
+            return log_mean_exp(log_weights, 0)  # log (1/k) sum_i w_i
 
     def evaluate(self, loader, k=None):
         """Test loss terms; with ``k``, also the IWAE-k estimate of the negative log-likelihood (nats)."""
@@ -245,20 +278,27 @@ class VAE(GenerativeModel):
         if k is not None:
             total, count = 0.0, 0
             for batch in loader:
-                images = batch[0] if isinstance(batch, tuple) else batch
+                images = images_of(batch)
                 total += float(self.log_likelihood(images, k).sum().item())
                 count += images.shape[0]
             metrics[f"test_nll_iwae_{k}"] = -total / max(count, 1)
         return metrics
 
-    def active_units(self, x, threshold=1e-2):
+    def posterior_parameters(self, images, batch_size=1000):
+        """The posterior means and log-variances of many images, encoded in batches without a graph:
+        two (N, latent_dim) tensors."""
+        with no_grad():
+            pairs = [self.encode(images[start:start + batch_size]) for start in range(0, images.shape[0], batch_size)]
+        return cat([mu for mu, _ in pairs]), cat([log_variance for _, log_variance in pairs])
+
+    def active_units(self, x, threshold=ACTIVE_UNIT_THRESHOLD, batch_size=1000):
         """Latent units in use (Burda et al. 2016): A_u = Var_x( E_q(z|x)[z_u] ) > ``threshold``.
 
         Returns (count, per-unit variances as a Tensor). A unit whose posterior mean
         does not move with x carries no information: its KL term has collapsed to 0.
         """
+        mu, _ = self.posterior_parameters(x, batch_size)
         with no_grad():
-            mu, _ = self.encode(x)
             variances = mu.var(dim=0, correction=0)
         return int((variances > threshold).sum().item()), variances
 
@@ -276,19 +316,24 @@ class VAE(GenerativeModel):
         mu, _ = self.encode(x)
         return self.mean_image(self.decode(mu))
 
-    def _check_images(self, x):
-        if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"VAE: expected images of shape (B, {', '.join(map(str, self.image_shape))}), "
-                             f"got {tuple(x.shape)}")
+
+def _noise(eps, shape, like):
+    """Fresh N(0, I) noise of ``shape`` on ``like``'s device and dtype, or ``eps`` checked against that shape."""
+    if eps is None:
+        return randn(*shape, dtype=like.dtype, device=like.device)
+    if tuple(eps.shape) != shape:
+        raise ValueError(f"VAE: expected reparameterisation noise eps of shape {shape}, got {tuple(eps.shape)}")
+    return eps
 
 
 register(ModelSpec(
     name="vae",
     build=VAE,
     dataset="mnist",
-    description="VAE, 784-200-200-50 tanh MLP, Bernoulli decoder, dynamic binarisation (Burda et al. 2016)",
-    hyperparameters={"lr": 1e-3, "batch_size": 100, "epochs": 10, "architecture": "mlp", "latent_dim": 50,
-                     "hidden": [200, 200], "activation": "tanh"},
+    description="VAE, 784-200-200-50 tanh MLP, Bernoulli decoder, dynamic binarisation, Adam eps 1e-4 and "
+                "staged lr (Burda et al. 2016)",
+    hyperparameters={"lr": BURDA_LR, "batch_size": 100, "epochs": 10, **BURDA_ARCHITECTURE},
+    optimizers=burda_optimizers,
 ))
 
 register(ModelSpec(

@@ -42,15 +42,14 @@ prior over the code grid (PixelCNN, a transformer, latent diffusion) fed to
 ``decode_indices``; ``encode_indices`` gives that prior its training data.
 """
 
-import math
 from collections import namedtuple
 
-from .. import creation, nn
-from ..backend import int64
+from .. import creation, int64, nn
 from ..nn import functional as F
 from ..ops.elementwise import where
 from ..tensor import no_grad
-from .base import GenerativeModel, ModelSpec, register
+from .autoencoder import psnr
+from .base import GenerativeModel, ModelSpec, images_of, register
 
 Quantized = namedtuple("Quantized", ["quantized", "indices", "codebook_loss", "commitment_loss", "perplexity"])
 Quantized.__doc__ = """What a quantizer returns: the straight-through z_q (B, D, H, W) for the decoder, the code
@@ -293,7 +292,7 @@ class VQVAE(GenerativeModel):
         return self.decoder(quantized.quantized), quantized
 
     def loss(self, batch):
-        images = batch[0] if isinstance(batch, tuple) else batch
+        images = images_of(batch)
         reconstruction, quantized = self(images)
         terms = {"reconstruction": F.mse_loss(reconstruction, images)}
         if quantized.codebook_loss is not None:
@@ -323,8 +322,7 @@ class VQVAE(GenerativeModel):
         counts = creation.zeros(self.quantizer.num_embeddings, device=self.quantizer.embedding.device)
         with no_grad():
             for batch in loader:
-                images = batch[0] if isinstance(batch, tuple) else batch
-                counts = counts + self.quantizer.code_counts(self.encode_indices(images))
+                counts = counts + self.quantizer.code_counts(self.encode_indices(images_of(batch)))
         return counts
 
     def evaluate(self, loader):
@@ -336,7 +334,7 @@ class VQVAE(GenerativeModel):
         """
         metrics = super().evaluate(loader)
         counts = self.code_usage(loader)
-        metrics["test_psnr"] = 10.0 * math.log10(1.0 / metrics["test_reconstruction"])
+        metrics["test_psnr"] = psnr(metrics["test_reconstruction"])
         metrics["test_code_perplexity"] = float(perplexity(counts).item())
         metrics["test_code_usage"] = float((counts > 0).float().mean().item())
         return metrics

@@ -1,4 +1,4 @@
-"""Shared plumbing for the plots: inputs to NumPy, figures, atomic writes.
+"""Shared plumbing for the plots: figures and atomic writes (inputs reach NumPy through ``interop.to_numpy``).
 
 Figures are built as ``matplotlib.figure.Figure`` objects on an Agg canvas, so
 plotting never touches pyplot's global state or the user's chosen backend.
@@ -8,29 +8,10 @@ import os
 import secrets
 from pathlib import Path
 
-import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .. import backend
-from ..tensor import Tensor
-
 DPI = 100
-
-
-def to_numpy(values, dtype=None):
-    """A CPU NumPy array from a Tensor (any device, detached), an array, or a list of either."""
-    if isinstance(values, Tensor):
-        array = backend.to_device(values.data, "cpu")
-    elif isinstance(values, (list, tuple)) and values and isinstance(values[0], Tensor):
-        array = np.stack([to_numpy(value) for value in values])
-    elif isinstance(values, np.ndarray):
-        array = values
-    elif hasattr(values, "get") and hasattr(values, "device"):  # a raw CuPy array
-        array = backend.to_device(values, "cpu")
-    else:
-        array = np.asarray(values)
-    return np.asarray(array, dtype=dtype)
 
 
 def new_figure(width_inches, height_inches):

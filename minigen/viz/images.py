@@ -12,7 +12,8 @@ import math
 import numpy as np
 from matplotlib import image as mpimage
 
-from ._common import DPI, atomic_write, figure_for_pixels, new_figure, save_figure, to_numpy
+from ..interop import to_numpy
+from ._common import DPI, atomic_write, figure_for_pixels, new_figure, save_figure
 
 __all__ = [
     "make_grid",

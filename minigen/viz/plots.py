@@ -4,7 +4,8 @@ import numpy as np
 from matplotlib import colormaps
 
 from ..tensor import Tensor, no_grad
-from ._common import new_figure, save_figure, to_numpy
+from ..interop import to_numpy
+from ._common import new_figure, save_figure
 
 __all__ = ["plot_curves", "exponential_moving_average", "plot_samples_2d", "plot_latent_scatter"]
 
@@ -47,11 +48,13 @@ def _curve_points(name, values):
     return steps, values
 
 
-def plot_curves(series, path, xlabel="step", ylabel="value", log_y=False, smooth=None, title=None):
+def plot_curves(series, path, xlabel="step", ylabel="value", log_y=False, smooth=None, title=None,
+                reference_lines=None):
     """Plot named curves (``{"train": losses, "test": (steps, losses)}``) on one axes, with a legend.
 
     ``smooth`` in [0, 1) draws an exponential moving average over a faint raw
-    curve; ``log_y`` puts the y axis on a log scale.
+    curve; ``log_y`` puts the y axis on a log scale; ``reference_lines``
+    (``{"paper": 86.76}``) draws each value as a dashed horizontal line.
     """
     if not series:
         raise ValueError("plot_curves: got no series to plot")
@@ -64,6 +67,9 @@ def plot_curves(series, path, xlabel="step", ylabel="value", log_y=False, smooth
             axes.plot(steps, values, color=colour, alpha=0.25, linewidth=1.0)
             values = exponential_moving_average(values, smooth)
         axes.plot(steps, values, color=colour, linewidth=1.6, label=str(name))
+    for index, (name, value) in enumerate((reference_lines or {}).items()):
+        axes.axhline(float(value), color="0.35", linestyle=("--", ":", "-.")[index % 3], linewidth=1.0,
+                     label=str(name))
     if log_y:
         axes.set_yscale("log")
     axes.set_xlabel(xlabel)
