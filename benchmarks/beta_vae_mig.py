@@ -13,28 +13,28 @@ The recipe, the same for every beta (only beta differs):
 
 Each beta runs ``examples/beta_vae.py`` in its own process, which writes its curves, reconstructions,
 samples and latent traversals to ``--out``/beta_<beta>/; this script gathers their metrics.json
-into ``--out``/results.json and prints a table.
+into ``--out``/results.json, prints a table and writes it as a markdown page (command, machine,
+date, seed, sample counts) to ``--markdown`` (default benchmarks/results/beta_vae_mig.md).
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/beta_vae_mig.py                  # 23 min on a shared 2-core CPU
-    python benchmarks/beta_vae_mig.py --train-images 20000 --epochs 30 --device cuda     # the spec's run
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks.beta_vae_mig --train-images 20000 --epochs 30
+        # the registered (full-size) run: about 3.5 h on 2 CPU cores, some minutes with --device cuda
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks.beta_vae_mig     # the default, 8,000 x 8: about 23 min on 2 CPU cores
 """
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from benchmarks import result_page
+from benchmarks.machine import describe
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from machine import describe  # noqa: E402
 
 
-def parse_arguments():
+def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--betas", type=float, nargs="+", default=[1.0, 4.0])
     parser.add_argument("--train-images", type=int, default=8000)
@@ -44,7 +44,8 @@ def parse_arguments():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/benchmarks/beta_vae_mig")
-    return parser.parse_args()
+    parser.add_argument("--markdown", default=str(result_page.RESULTS / "beta_vae_mig.md"))
+    return parser.parse_args(argv)
 
 
 def train_and_score(beta, args, out):
@@ -53,9 +54,8 @@ def train_and_score(beta, args, out):
                "--epochs", str(args.epochs), "--limit", str(args.train_images), "--test-images", str(args.test_images),
                "--latent-dim", str(args.latent_dim), "--device", args.device, "--seed", str(args.seed),
                "--traversals", "3", "--quiet", "--out", str(out)]
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     started = time.perf_counter()
-    subprocess.run(command, env=environment, check=True)
+    subprocess.run(command, check=True)
     metrics = json.loads((out / "metrics.json").read_text())
     metrics["wall_seconds"] = time.perf_counter() - started
     return metrics
@@ -63,29 +63,36 @@ def train_and_score(beta, args, out):
 
 def table(results):
     factors = list(results[0]["mig_gaps"])
-    lines = ["| beta | MIG | " + " | ".join(f"gap {name}" for name in factors)
-             + " | test recon (nats) | test KL (nats) | active | train s | wall s |",
-             "|" + "---|" * (len(factors) + 8)]
-    for result in results:
-        gaps = " | ".join(f"{result['mig_gaps'][name]:.3f}" for name in factors)
-        lines.append(f"| {result['beta']:g} | {result['mig']:.3f} | {gaps} | {result['test_reconstruction']:.1f} | "
-                     f"{result['test_kl']:.2f} | {result['active_units']}/{result['latent_dim']} | "
-                     f"{result['train_seconds']:.0f} | {result['wall_seconds']:.0f} |")
-    return "\n".join(lines)
+    header = ["beta", "MIG", *(f"gap {name}" for name in factors), "test recon (nats)", "test KL (nats)", "active",
+              "train s", "wall s"]
+    rows = [[f"{result['beta']:g}", f"{result['mig']:.3f}", *(f"{result['mig_gaps'][name]:.3f}" for name in factors),
+             f"{result['test_reconstruction']:.1f}", f"{result['test_kl']:.2f}",
+             f"{result['active_units']}/{result['latent_dim']}", f"{result['train_seconds']:.0f}",
+             f"{result['wall_seconds']:.0f}"] for result in results]
+    return result_page.table(header, rows)
 
 
-def main():
-    args = parse_arguments()
+def main(argv=None):
+    args = parse_arguments(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = [train_and_score(beta, args, out / f"beta_{beta:g}") for beta in args.betas]
-    settings = {key: value for key, value in vars(args).items() if key != "out"}
-    report = {"settings": settings, "machine": describe(), "results": results}
-    (out / "results.json").write_text(json.dumps(report, indent=2))
-    print(f"\n{args.train_images} training images x {args.epochs} epochs, MIG on {args.test_images} test images "
-          f"(20 equal-width bins), seed {args.seed}, {args.device}\n")
+    settings = {key: value for key, value in vars(args).items() if key not in ("out", "markdown")}
+    command = result_page.command_line("benchmarks.beta_vae_mig", argv)
+    samples = (f"{args.train_images} procedural shapes (seed {args.seed}) x {args.epochs} epochs; MIG on "
+               f"{args.test_images} held-out shapes (seed {args.seed + 1}), 20 equal-width bins")
+    report = {"settings": settings, "command": command, "samples": samples, "machine": describe(),
+              "results": results}
+    result_page.write_json(out / "results.json", report)
+    result_page.write_page(args.markdown, title="beta-VAE on procedural shapes: MIG at each beta", command=command,
+                           seed=args.seed, samples=samples, machine=report["machine"], sections=[table(results)],
+                           summary=f"The registered beta_vae (conv, {args.latent_dim}-d latent), {args.device}; the "
+                                   "KL warm-up spans a third of the epochs. MIG: Chen et al. (2018), discretised as "
+                                   "in disentanglement_lib.")
+    print(f"\n{samples}, {args.device}\n")
     print(table(results))
-    print(f"\nwrote {out}/results.json and the plots of each run under {out}/beta_*/")
+    print(f"\nwrote {out}/results.json, {args.markdown} and the plots of each run under {out}/beta_*/")
+    return report
 
 
 if __name__ == "__main__":

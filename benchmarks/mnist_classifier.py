@@ -6,15 +6,11 @@ at least 98% after one epoch). Run: ``python benchmarks/mnist_classifier.py
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import minigen  # noqa: E402
-from minigen.data import DataLoader, load_mnist  # noqa: E402
-from minigen.models import Classifier  # noqa: E402
+import minigen
+from minigen.data import DataLoader, load_mnist
+from minigen.models import Classifier
 
 
 def main():

@@ -14,13 +14,9 @@ Run: ``MINIGEN_DATA=../shared/data python benchmarks/train_feature_net.py [--kin
 
 import argparse
 import platform
-import sys
 from pathlib import Path
 
-# Run from a checkout without installing the package.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from minigen.metrics import feature_net  # noqa: E402
+from minigen.metrics import feature_net
 
 TARGETS = {"mnist": 0.99, "fashion-mnist": 0.90}
 
