@@ -9,12 +9,14 @@ from .backend import (
     float32,
     float64,
     get_default_dtype,
+    get_num_threads,
     int8,
     int16,
     int32,
     int64,
     manual_seed,
     set_default_dtype,
+    set_num_threads,
     uint8,
 )
 from .tensor import Tensor, enable_grad, grad, is_grad_enabled, no_grad

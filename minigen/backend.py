@@ -9,11 +9,19 @@ Host memory: on Linux with glibc, importing minigen asks malloc to keep the
 memory NumPy frees for reuse instead of handing it back to the kernel (see
 ``keep_freed_host_memory``), the host-side counterpart of CuPy's memory pool.
 ``MINIGEN_HOST_ALLOCATOR=system`` leaves malloc as it is.
+
+Host threads: NumPy runs element-wise work and copies on one core (only its
+BLAS is multithreaded). ``parallel`` spreads the big copies and fused
+kernels of the CPU ops over a small pool (NumPy releases the GIL inside them),
+``get_num_threads``/``set_num_threads`` size it, as in PyTorch; the default
+is ``OMP_NUM_THREADS`` when set, else the cores this process may use.
 """
 
 import ctypes
+import math
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -272,3 +280,108 @@ def keep_freed_host_memory():
 
 
 HOST_MEMORY_KEPT = keep_freed_host_memory()
+
+
+# --- host threads -------------------------------------------------------------------
+
+# Below this many elements a kernel runs on the calling thread: a task costs tens of microseconds.
+PARALLEL_GRAIN = 1 << 16
+
+
+def _default_threads():
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+_threads = _default_threads()
+_pool = None
+
+
+def get_num_threads():
+    """Threads the CPU ops split their copies and element-wise kernels over (not NumPy's BLAS threads)."""
+    return _threads
+
+
+def set_num_threads(count):
+    """Use ``count`` host threads for the CPU ops' own parallel work (``torch.set_num_threads``)."""
+    global _threads, _pool
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {count!r}")
+    if _pool is not None:
+        _pool.shutdown()
+        _pool = None
+    _threads = count
+
+
+def parallel(task, size, work):
+    """Run ``task(start, stop)`` over ``range(size)`` in one contiguous block per thread.
+
+    The blocks must write disjoint memory. A job of fewer than two grains of
+    ``work`` (elements touched, as the caller counts them) or a one-thread
+    setting runs inline.
+    """
+    global _pool
+    blocks = min(_threads, size, work // PARALLEL_GRAIN)
+    if blocks <= 1:
+        task(0, size)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_threads, thread_name_prefix="minigen")
+    bounds = [size * i // blocks for i in range(blocks + 1)]
+    futures = [_pool.submit(task, start, stop) for start, stop in zip(bounds[1:-1], bounds[2:])]
+    task(bounds[0], bounds[1])
+    for future in futures:
+        future.result()
+
+
+def elementwise(kernel, *arrays):
+    """``kernel(out, *arrays)`` into a new array like ``arrays[0]``, split over the host threads.
+
+    ``kernel`` must be element-wise (out[i] from arrays[j][i] alone) and write
+    ``out`` in place. Same-shape C-contiguous NumPy arrays are cut into flat
+    blocks; anything else (CuPy, broadcasting, views) is one call.
+    """
+    first = arrays[0]
+    out = array_module(first).empty_like(first)
+    if not (type(first) is np.ndarray and all(
+            type(a) is np.ndarray and a.shape == first.shape and a.flags.c_contiguous for a in arrays)):
+        kernel(out, *arrays)
+        return out
+    flat = [a.reshape(-1) for a in (out, *arrays)]
+    parallel(lambda start, stop: kernel(*(a[start:stop] for a in flat)), first.size, first.size)
+    return out
+
+
+def apply_ufunc(ufunc, *operands):
+    """``ufunc(*operands)`` (arrays and Python scalars, NumPy broadcasting), split over the host threads.
+
+    The result is cut along its first axis; an array operand without that axis
+    at full length (a broadcast bias, a scalar) goes whole to every block. Only
+    float arrays of one dtype are split, so NumPy's own type resolution decides
+    everything else.
+    """
+    arrays = [operand for operand in operands if isinstance(operand, np.ndarray)]
+    if not arrays or any(type(a) is not np.ndarray or a.dtype != arrays[0].dtype for a in arrays) \
+            or arrays[0].dtype.kind != "f" or _threads == 1:
+        return ufunc(*operands)
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    size = math.prod(shape)
+    if not shape or shape[0] == 1 or size < 2 * PARALLEL_GRAIN:
+        return ufunc(*operands)
+    out = np.empty(shape, arrays[0].dtype)
+
+    def cut(operand, start, stop):
+        if isinstance(operand, np.ndarray) and operand.ndim == len(shape) and operand.shape[0] == shape[0]:
+            return operand[start:stop]
+        return operand
+
+    def task(start, stop):
+        ufunc(*(cut(operand, start, stop) for operand in operands), out=out[start:stop])
+
+    parallel(task, shape[0], size)
+    return out

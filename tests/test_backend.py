@@ -41,3 +41,123 @@ def test_freed_host_memory_is_kept_unless_the_system_allocator_is_asked_for():
                             env={"MINIGEN_HOST_ALLOCATOR": "system", "PATH": ""}).stdout
     assert system == "False"
     assert kept == "True"
+
+
+def test_parallel_covers_the_range_once_in_disjoint_blocks():
+    seen = np.zeros(1000, dtype=int)
+
+    def task(start, stop):
+        seen[start:stop] += 1
+
+    previous = backend.get_num_threads()
+    try:
+        backend.set_num_threads(3)
+        backend.parallel(task, 1000, work=10**7)
+    finally:
+        backend.set_num_threads(previous)
+    assert (seen == 1).all()
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "silu", "gelu", "softplus", "leaky_relu"])
+def test_threaded_kernels_match_one_thread_bit_for_bit(name):
+    import minigen
+
+    x = minigen.tensor(np.random.default_rng(0).standard_normal((7, 50_001)).astype(np.float32),
+                       requires_grad=True)
+    fn = getattr(minigen.nn.functional, name)
+
+    def forward_and_backward():
+        y = fn(x)
+        (gradient,) = minigen.grad(y, x, y)
+        return y.detach().numpy(), gradient.numpy()
+
+    previous = backend.get_num_threads()
+    try:
+        backend.set_num_threads(1)
+        single = forward_and_backward()
+        backend.set_num_threads(4)
+        threaded = forward_and_backward()
+    finally:
+        backend.set_num_threads(previous)
+    for a, b in zip(single, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_set_num_threads_rejects_nonsense():
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="set_num_threads: expected a positive int"):
+            backend.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("norm", ["batch_norm", "group_norm", "layer_norm", "instance_norm"])
+def test_threaded_normalisation_matches_one_thread(norm):
+    import minigen
+    import minigen.nn.functional as F
+
+    rng = np.random.default_rng(1)
+    x = minigen.tensor(rng.standard_normal((16, 8, 24, 24)).astype(np.float32), requires_grad=True)
+    weight = minigen.tensor(rng.standard_normal(8).astype(np.float32), requires_grad=True)
+    bias = minigen.tensor(rng.standard_normal(8).astype(np.float32), requires_grad=True)
+    calls = {
+        "batch_norm": lambda: F.batch_norm(x, None, None, weight, bias, training=True),
+        "group_norm": lambda: F.group_norm(x, 4, weight, bias),
+        "layer_norm": lambda: F.layer_norm(x, (24, 24)),
+        "instance_norm": lambda: F.instance_norm(x, weight=weight, bias=bias),
+    }
+
+    def forward_and_backward():
+        y = calls[norm]()
+        inputs = [x] if norm == "layer_norm" else [x, weight, bias]
+        return [y.detach().numpy()] + [g.numpy() for g in minigen.grad((y * y).sum(), inputs)]
+
+    previous = backend.get_num_threads()
+    try:
+        backend.set_num_threads(1)
+        single = forward_and_backward()
+        backend.set_num_threads(4)
+        threaded = forward_and_backward()
+    finally:
+        backend.set_num_threads(previous)
+    for a, b in zip(single, threaded):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shapes", [((64, 3, 40, 40), (64, 3, 40, 40)), ((64, 3, 40, 40), (3, 1, 1)),
+                                    ((1, 3, 40, 40), (64, 1, 40, 40)), ((300_000,), ()), ((64, 1, 1, 1), (64, 3, 40, 40))])
+@pytest.mark.parametrize("ufunc", [np.add, np.subtract, np.multiply, np.divide])
+def test_threaded_ufunc_broadcasts_like_numpy(shapes, ufunc):
+    rng = np.random.default_rng(2)
+    a, b = (rng.standard_normal(shape).astype(np.float32) + 3 for shape in shapes)
+    previous = backend.get_num_threads()
+    try:
+        backend.set_num_threads(3)
+        threaded, scalar = backend.apply_ufunc(ufunc, a, b), backend.apply_ufunc(ufunc, a, 2.5)
+    finally:
+        backend.set_num_threads(previous)
+    np.testing.assert_array_equal(threaded, ufunc(a, b))
+    np.testing.assert_array_equal(scalar, ufunc(a, 2.5))
+    assert threaded.dtype == np.float32 and scalar.dtype == np.float32
+
+
+def test_threaded_optimizer_step_matches_one_thread():
+    import minigen
+
+    def run(threads):
+        backend.set_num_threads(threads)
+        minigen.manual_seed(0)
+        model = minigen.nn.Sequential(minigen.nn.Linear(300, 400), minigen.nn.Tanh(), minigen.nn.Linear(400, 300))
+        optimizer = minigen.optim.Adam(model.parameters(), lr=1e-2)
+        x = minigen.randn(64, 300)
+        for _ in range(3):
+            optimizer.zero_grad()
+            (model(x) ** 2).mean().backward()
+            optimizer.step()
+        return [p.detach().numpy().copy() for p in model.parameters()]
+
+    previous = backend.get_num_threads()
+    try:
+        single, threaded = run(1), run(4)
+    finally:
+        backend.set_num_threads(previous)
+    for a, b in zip(single, threaded):
+        np.testing.assert_array_equal(a, b)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minigen
-from helpers import DEVICES, check_gradients, seeds, tensor, torch_or_skip
+from helpers import DEVICES, array, check_gradients, seeds, tensor, torch_or_skip
 
 # --- direct loop references (float64, one output element at a time) ------------------
 
@@ -288,6 +288,27 @@ def test_fold_is_the_adjoint_of_unfold(case, seed):
     left = float((columns * other).sum())
     right = float((x * minigen.fold(other, case["size"], **arguments)).sum())
     assert abs(left - right) <= 1e-9 * max(1.0, abs(left))
+
+
+@given(case=conv_transpose2d_cases(), seed=seeds)
+def test_stride_one_transposed_conv_by_flipped_kernel_equals_col2im(case, seed):
+    # conv_transpose2d at stride 1 runs as a convolution with the flipped kernel; col2im is the reference
+    from minigen.ops import conv as conv_ops
+
+    arguments = case["arguments"]
+    x = array(case["input_shape"], seed)
+    x = x[None] if x.ndim == 3 else x
+    weight = array(case["weight_shape"], seed + 1)
+    dilation = arguments["dilation"]
+    output_size = tuple((n - 1) + d * (k - 1) + o + 1 - 2 * p for n, d, k, o, p in zip(
+        x.shape[2:], dilation, weight.shape[2:], arguments["output_padding"], arguments["padding"]))
+    geometry = conv_ops.Geometry((1, 1), tuple((p, p) for p in arguments["padding"]), dilation, arguments["groups"])
+    flipped = conv_ops._flipped_convolution(weight, x.shape[2:], output_size, geometry)
+    assert (flipped is None) == any(p > d * (k - 1) for p, d, k in zip(arguments["padding"], dilation,
+                                                                       weight.shape[2:]))
+    np.testing.assert_allclose(conv_ops._convolve_transpose(np, x, weight, output_size, geometry),
+                               conv_ops._transpose_by_col2im(np, x, weight, output_size, geometry),
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_float32_stays_float32():

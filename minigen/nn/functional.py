@@ -12,7 +12,7 @@ from .. import backend
 from ..creation import full_like
 from ..function import Function
 from ..ops.activation import (
-    dropout, elu, gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, softplus_array, tanh,
+    dropout, elu, gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus, softplus_kernel, tanh,
 )
 from ..ops.conv import conv1d, conv2d, conv_transpose2d, fold, unfold
 from ..ops.elementwise import _promote_pair, where
@@ -247,6 +247,11 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
+def _binary_cross_entropy_with_logits_kernel(out, x, y):
+    softplus_kernel(out, x)  # max(x, 0) + log(1 + e^-|x|)
+    out -= x * y
+
+
 class BinaryCrossEntropyWithLogits(Function):
     """(1 - y) x + softplus(-x) = max(x, 0) - x y + log(1 + e^-|x|) elementwise, in one node.
 
@@ -254,9 +259,7 @@ class BinaryCrossEntropyWithLogits(Function):
     """
 
     def forward(self, x, y):
-        loss = softplus_array(self.xp, x)  # max(x, 0) + log(1 + e^-|x|)
-        loss -= x * y
-        return loss
+        return backend.elementwise(_binary_cross_entropy_with_logits_kernel, x, y)
 
     def backward(self, grad):
         x, y = self.inputs

@@ -27,34 +27,63 @@ __all__ = [
 TENSOR_METHODS = ["sigmoid", "tanh", "relu", "softmax", "log_softmax"]
 
 
-# --- raw-array kernels --------------------------------------------------------------
+# --- raw-array kernels: kernel(out, *inputs) writes out in place, run by backend.elementwise --------
 
 
-def sigmoid_array(xp, x):
+def sigmoid_kernel(out, x):
     """1 / (1 + e^-x) without overflow and with full relative precision for very negative x.
 
     With e = exp(-|x|) <= 1 the two stable forms are 1 / (1 + e) for x >= 0 and
     e / (1 + e) for x < 0; their numerators are max(e, [x >= 0]), which picks
     between them with arithmetic instead of a branch per element.
     """
-    e = xp.abs(x, out=xp.empty_like(x))  # out=: 0-d inputs stay arrays that can be updated in place
+    xp = backend.array_module(x)
+    e = xp.abs(x, out=xp.empty_like(x))  # out=: a 0-d input stays an array that can be updated in place
     xp.negative(e, out=e)
     xp.exp(e, out=e)
-    numerator = xp.greater_equal(x, 0, out=xp.empty_like(x))
-    xp.maximum(numerator, e, out=numerator)
+    xp.greater_equal(x, 0, out=out)
+    xp.maximum(out, e, out=out)
     e += 1
-    numerator /= e
-    return numerator
+    out /= e
 
 
-def softplus_array(xp, x):
+def softplus_kernel(out, x):
     """log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow, no NumPy warning, no branch."""
-    tail = xp.abs(x, out=xp.empty_like(x))
-    xp.negative(tail, out=tail)
-    xp.exp(tail, out=tail)
-    xp.log1p(tail, out=tail)
-    tail += xp.maximum(x, 0)
-    return tail
+    xp = backend.array_module(x)
+    xp.abs(x, out=out)
+    xp.negative(out, out=out)
+    xp.exp(out, out=out)
+    xp.log1p(out, out=out)
+    out += xp.maximum(x, 0)
+
+
+def _sigmoid_grad_kernel(out, y, grad):
+    backend.array_module(y).subtract(1.0, y, out=out)
+    out *= y
+    out *= grad
+
+
+def _tanh_grad_kernel(out, y, grad):
+    xp = backend.array_module(y)
+    xp.multiply(y, y, out=out)
+    xp.subtract(1.0, out, out=out)
+    out *= grad
+
+
+def _silu_kernel(out, x):
+    sigmoid_kernel(out, x)
+    out *= x
+
+
+def _silu_grad_kernel(out, x, grad):
+    xp = backend.array_module(x)
+    s = xp.empty_like(x)
+    sigmoid_kernel(s, x)
+    xp.subtract(1.0, s, out=out)
+    out *= x
+    out += 1.0
+    out *= s
+    out *= grad
 
 
 _GELU_TANH_SCALE = math.sqrt(2.0 / math.pi)
@@ -71,14 +100,52 @@ def _gelu_tanh_inner(xp, x):
     return u
 
 
-def _normal_cdf_array(x):
-    """Phi(x) = (1 + erf(x / sqrt 2)) / 2 on arrays."""
+def _normal_cdf_kernel(out, x):
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2."""
     from .special import erf_array
 
-    phi = erf_array(x * (1.0 / math.sqrt(2.0)))
-    phi += 1.0
-    phi *= 0.5
-    return phi
+    out[...] = erf_array(x * (1.0 / math.sqrt(2.0)))
+    out += 1.0
+    out *= 0.5
+
+
+def _gelu_kernel(out, x, approximate):
+    if approximate == "tanh":
+        xp = backend.array_module(x)
+        xp.tanh(_gelu_tanh_inner(xp, x), out=out)
+        out += 1.0
+        out *= 0.5
+    else:
+        _normal_cdf_kernel(out, x)
+    out *= x
+
+
+def _gelu_grad_kernel(out, x, grad, approximate):
+    """g * d gelu / dx: Phi(x) + x phi(x), or for the tanh form, with t = tanh(u),
+    0.5 (1 + t) + 0.5 x (1 - t^2) u'(x) where u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)."""
+    xp = backend.array_module(x)
+    if approximate == "tanh":
+        t = xp.tanh(_gelu_tanh_inner(xp, x))
+        xp.multiply(x, x, out=out)
+        out *= 3.0 * _GELU_TANH_CUBIC
+        out += 1.0
+        out *= _GELU_TANH_SCALE * 0.5  # u' / 2
+        out *= x
+        squared = xp.multiply(t, t, out=xp.empty_like(t))
+        xp.subtract(1.0, squared, out=squared)
+        out *= squared  # 0.5 x (1 - t^2) u'
+        t += 1.0
+        t *= 0.5
+        out += t
+    else:
+        xp.multiply(x, x, out=out)
+        out *= -0.5
+        xp.exp(out, out=out)
+        out *= x * (1.0 / math.sqrt(2.0 * math.pi))  # x phi(x)
+        cdf = xp.empty_like(x)
+        _normal_cdf_kernel(cdf, x)
+        out += cdf
+    out *= grad
 
 
 def _normal_pdf(x):
@@ -94,7 +161,7 @@ class Sigmoid(Function):
     saves_output = True
 
     def forward(self, x):
-        return sigmoid_array(self.xp, x)
+        return backend.elementwise(sigmoid_kernel, x)
 
     def backward(self, grad):
         return SigmoidGrad.apply(self.output, grad)
@@ -104,10 +171,7 @@ class SigmoidGrad(Function):
     """g * y (1 - y) for y = sigmoid(x), fused."""
 
     def forward(self, y, grad):
-        result = self.xp.subtract(1.0, y, out=self.xp.empty_like(y))
-        result *= y
-        result *= grad
-        return result
+        return backend.elementwise(_sigmoid_grad_kernel, y, grad)
 
     def backward(self, grad_grad):
         y, grad = self.inputs
@@ -121,7 +185,7 @@ class Tanh(Function):
     saves_output = True
 
     def forward(self, x):
-        return self.xp.tanh(x)
+        return backend.elementwise(lambda out, x: self.xp.tanh(x, out=out), x)
 
     def backward(self, grad):
         return TanhGrad.apply(self.output, grad)
@@ -131,10 +195,7 @@ class TanhGrad(Function):
     """g * (1 - y^2) for y = tanh(x), fused."""
 
     def forward(self, y, grad):
-        result = self.xp.multiply(y, y, out=self.xp.empty_like(y))
-        self.xp.subtract(1.0, result, out=result)
-        result *= grad
-        return result
+        return backend.elementwise(_tanh_grad_kernel, y, grad)
 
     def backward(self, grad_grad):
         y, grad = self.inputs
@@ -161,7 +222,7 @@ class Relu(Function):
     saves_output = True
 
     def forward(self, x):
-        return self.xp.maximum(x, 0)
+        return backend.elementwise(lambda out, x: self.xp.maximum(x, 0, out=out), x)
 
     def backward(self, grad):
         # y > 0 exactly where x > 0; the mask is a constant, so the second derivative is 0
@@ -175,18 +236,25 @@ def relu(x):
 
 class LeakyRelu(Function):
     def forward(self, x):
-        if 0.0 <= self.negative_slope <= 1.0:
-            # for a slope in [0, 1] the larger of x and slope * x is the right branch
-            return self.xp.maximum(x, x * self.negative_slope)
-        return backend.where(x > 0, x, x * self.negative_slope)
+        slope = self.negative_slope
+        if not 0.0 <= slope <= 1.0:
+            return backend.where(x > 0, x, x * slope)
+
+        def kernel(out, x):  # for a slope in [0, 1] the larger of x and slope * x is the right branch
+            self.xp.multiply(x, slope, out=out)
+            self.xp.maximum(x, out, out=out)
+
+        return backend.elementwise(kernel, x)
 
     def backward(self, grad):
-        data = self.inputs[0].data
-        # slope + (1 - slope) [x > 0]: 1 where x > 0, the negative slope elsewhere
-        factor = self.xp.greater(data, 0, out=self.xp.empty_like(data))
-        factor *= 1.0 - self.negative_slope
-        factor += self.negative_slope
-        return mul(grad, Tensor(factor))
+        slope = self.negative_slope
+
+        def kernel(out, x):  # slope + (1 - slope) [x > 0]: 1 where x > 0, the negative slope elsewhere
+            self.xp.greater(x, 0, out=out)
+            out *= 1.0 - slope
+            out += slope
+
+        return mul(grad, Tensor(backend.elementwise(kernel, self.inputs[0].data)))
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -216,9 +284,7 @@ def elu(x, alpha=1.0):
 
 class Silu(Function):
     def forward(self, x):
-        result = sigmoid_array(self.xp, x)
-        result *= x
-        return result
+        return backend.elementwise(_silu_kernel, x)
 
     def backward(self, grad):
         return SiluGrad.apply(self.inputs[0], grad)
@@ -228,13 +294,7 @@ class SiluGrad(Function):
     """g * s (1 + x (1 - s)) with s = sigmoid(x): d(x s(x))/dx, fused."""
 
     def forward(self, x, grad):
-        s = sigmoid_array(self.xp, x)
-        result = self.xp.subtract(1.0, s, out=self.xp.empty_like(s))
-        result *= x
-        result += 1.0
-        result *= s
-        result *= grad
-        return result
+        return backend.elementwise(_silu_grad_kernel, x, grad)
 
     def backward(self, grad_grad):
         x, grad = self.inputs
@@ -257,46 +317,17 @@ class Gelu(Function):
     """x Phi(x), or with ``approximate='tanh'`` 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
 
     def forward(self, x):
-        if self.approximate == "tanh":
-            result = self.xp.tanh(_gelu_tanh_inner(self.xp, x))
-            result += 1.0
-            result *= 0.5
-        else:
-            result = _normal_cdf_array(x)
-        result *= x
-        return result
+        return backend.elementwise(lambda out, x: _gelu_kernel(out, x, self.approximate), x)
 
     def backward(self, grad):
         return GeluGrad.apply(self.inputs[0], grad, approximate=self.approximate)
 
 
 class GeluGrad(Function):
-    """g * d gelu / dx, fused: Phi(x) + x phi(x), or for the tanh form, with t = tanh(u),
-    0.5 (1 + t) + 0.5 x (1 - t^2) u'(x) where u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)."""
+    """g * d gelu / dx, fused (``_gelu_grad_kernel``)."""
 
     def forward(self, x, grad):
-        xp = self.xp
-        if self.approximate == "tanh":
-            t = xp.tanh(_gelu_tanh_inner(xp, x))
-            slope = xp.multiply(x, x, out=xp.empty_like(x))
-            slope *= 3.0 * _GELU_TANH_CUBIC
-            slope += 1.0
-            slope *= _GELU_TANH_SCALE * 0.5  # u' / 2
-            slope *= x
-            squared = xp.multiply(t, t, out=xp.empty_like(t))
-            xp.subtract(1.0, squared, out=squared)
-            slope *= squared  # 0.5 x (1 - t^2) u'
-            t += 1.0
-            t *= 0.5
-            slope += t
-        else:
-            slope = xp.multiply(x, x, out=xp.empty_like(x))
-            slope *= -0.5
-            xp.exp(slope, out=slope)
-            slope *= x * (1.0 / math.sqrt(2.0 * math.pi))  # x phi(x)
-            slope += _normal_cdf_array(x)
-        slope *= grad
-        return slope
+        return backend.elementwise(lambda out, x, grad: _gelu_grad_kernel(out, x, grad, self.approximate), x, grad)
 
     def backward(self, grad_grad):
         x, grad = self.inputs
@@ -330,7 +361,7 @@ class Softplus(Function):
 
     def forward(self, x):
         bx = x * self.beta if self.beta != 1 else x
-        soft = softplus_array(self.xp, bx)
+        soft = backend.elementwise(softplus_kernel, bx)
         if self.beta != 1:
             soft /= self.beta
         if self.threshold == math.inf:

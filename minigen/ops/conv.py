@@ -23,6 +23,10 @@ each other's backward.
 
 from collections import namedtuple
 
+import numpy as np
+
+from .. import backend
+
 from ..function import Function, bilinear_saved_inputs
 from .shape import reshape
 
@@ -48,13 +52,26 @@ def _sliding_blocks(spatial, kernel_size, geometry):
     )
 
 
+def _copy(xp, destination, source):
+    """destination[...] = source, split along axis 0 over the host threads (a plain copy on CuPy)."""
+    if xp is not np:
+        destination[...] = source
+        return destination
+
+    def copy(start, stop):
+        np.copyto(destination[start:stop], source[start:stop])
+
+    backend.parallel(copy, destination.shape[0], destination.size)
+    return destination
+
+
 def _pad(xp, x, padding):
     (top, bottom), (left, right) = padding
     if not (top or bottom or left or right):
         return x
     n, c, h, w = x.shape
     padded = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
-    padded[:, :, top : top + h, left : left + w] = x
+    _copy(xp, padded[:, :, top : top + h, left : left + w], x)
     return padded
 
 
@@ -80,8 +97,8 @@ def _windows(xp, x, kernel_size, output_size, geometry):
 def _columns(xp, x, kernel_size, output_size, geometry):
     """im2col: the windows of ``x`` as columns (G, C/G*kh*kw, N*Ho*Wo), copied once."""
     n, c = x.shape[:2]
-    windows = _windows(xp, x, kernel_size, output_size, geometry)
-    columns = xp.ascontiguousarray(windows.transpose(1, 2, 3, 0, 4, 5))
+    windows = _windows(xp, x, kernel_size, output_size, geometry).transpose(1, 2, 3, 0, 4, 5)
+    columns = _copy(xp, xp.empty(windows.shape, dtype=x.dtype), windows)
     rows = c // geometry.groups * kernel_size[0] * kernel_size[1]
     return columns.reshape(geometry.groups, rows, n * output_size[0] * output_size[1])
 
@@ -94,25 +111,33 @@ def _col2im(xp, columns, output_size, geometry):
     stride_h, stride_w = geometry.stride
     dilation_h, dilation_w = geometry.dilation
     padded = xp.zeros((c, n, height + top + bottom, width + left + right), dtype=columns.dtype)
-    # One slice-add per kernel offset; within one offset the windows never overlap.
-    for i in range(kernel_h):
-        row = i * dilation_h
-        for j in range(kernel_w):
-            col = j * dilation_w
-            padded[:, :, row : row + stride_h * (rows - 1) + 1 : stride_h,
-                   col : col + stride_w * (cols - 1) + 1 : stride_w] += columns[:, i, j]
+
+    def add(start, stop):  # channels [start, stop): one slice-add per kernel offset, windows never overlap in one
+        for i in range(kernel_h):
+            row = i * dilation_h
+            for j in range(kernel_w):
+                col = j * dilation_w
+                padded[start:stop, :, row : row + stride_h * (rows - 1) + 1 : stride_h,
+                       col : col + stride_w * (cols - 1) + 1 : stride_w] += columns[start:stop, i, j]
+
+    if xp is np:
+        backend.parallel(add, c, columns.size)
+    else:
+        add(0, c)
     return _batch_first(xp, padded[:, :, top : top + height, left : left + width])
 
 
 def _channels_first(xp, x, groups):
     """(N, C, H, W) -> contiguous (G, C/G, N*H*W), the layout the GEMMs consume."""
     n, c, height, width = x.shape
-    return xp.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(groups, c // groups, n * height * width)
+    transposed = _copy(xp, xp.empty((c, n, height, width), dtype=x.dtype), x.transpose(1, 0, 2, 3))
+    return transposed.reshape(groups, c // groups, n * height * width)
 
 
 def _batch_first(xp, y):
     """(C, N, H, W) -> contiguous (N, C, H, W)."""
-    return xp.ascontiguousarray(y.transpose(1, 0, 2, 3))
+    c, n, height, width = y.shape
+    return _copy(xp, xp.empty((n, c, height, width), dtype=y.dtype), y.transpose(1, 0, 2, 3))
 
 
 def _kernel(xp, weight, groups):
@@ -129,13 +154,52 @@ def _convolve(xp, x, weight, output_size, geometry):
 
 
 def _convolve_transpose(xp, x, weight, output_size, geometry):
-    """conv_transpose2d on arrays: columns W^T (G, C/G*k*k, Cin/G) @ x (G, Cin/G, N*L), then col2im."""
+    """conv_transpose2d on arrays.
+
+    At stride 1 it is a convolution of x with the flipped kernel, whose im2col
+    copies less memory than col2im's read-modify-write of every kernel offset;
+    otherwise GEMM then col2im.
+    """
+    flipped = _flipped_convolution(weight, x.shape[2:], output_size, geometry)
+    if flipped is None:
+        return _transpose_by_col2im(xp, x, weight, output_size, geometry)
+    kernel, flipped_geometry = flipped
+    return _convolve(xp, x, kernel, output_size, flipped_geometry)
+
+
+def _transpose_by_col2im(xp, x, weight, output_size, geometry):
+    """Columns W^T (G, C/G*k*k, Cin/G) @ x (G, Cin/G, N*L), then col2im."""
     n, _, height, width = x.shape
     channels_per_group, kernel_h, kernel_w = weight.shape[1:]
     kernel = _kernel(xp, weight, geometry.groups).transpose(0, 2, 1)
     columns = xp.matmul(kernel, _channels_first(xp, x, geometry.groups))
     columns = columns.reshape(geometry.groups * channels_per_group, kernel_h, kernel_w, n, height, width)
     return _col2im(xp, columns, output_size, geometry)
+
+
+def _flipped_convolution(weight, input_size, output_size, geometry):
+    """(kernel, geometry) of the stride-1 convolution that equals conv_transpose2d with ``weight``, or None.
+
+    out[t] = sum_i W[i] x[t - d i + before] is a correlation with W flipped and
+    padding d (k - 1) - before in front; the padding behind makes the output
+    size. None where a stride or a negative padding would need cropping.
+    """
+    if geometry.stride != (1, 1):
+        return None
+    padding = []
+    for size, out_size, kernel, dilation, (before, _) in zip(input_size, output_size, weight.shape[2:],
+                                                             geometry.dilation, geometry.padding):
+        front = dilation * (kernel - 1) - before
+        back = out_size - size - front + dilation * (kernel - 1)
+        if front < 0 or back < 0:
+            return None
+        padding.append((front, back))
+    channels_in, per_group, kernel_h, kernel_w = weight.shape
+    groups = geometry.groups
+    # (C_in, C_out/G, k, k) -> (C_out, C_in/G, k, k), group by group, flipped in both spatial dims
+    kernel = weight.reshape(groups, channels_in // groups, per_group, kernel_h, kernel_w).transpose(0, 2, 1, 3, 4)
+    kernel = kernel[..., ::-1, ::-1].reshape(groups * per_group, channels_in // groups, kernel_h, kernel_w)
+    return kernel, Geometry((1, 1), tuple(padding), geometry.dilation, groups)
 
 
 def _convolve_grad_weight(xp, x, grad_output, kernel_size, geometry):

@@ -159,7 +159,7 @@ class Add(Function):
     saved_inputs = ()
 
     def forward(self, a, b):
-        return a + b
+        return backend.apply_ufunc(self.xp.add, a, b)
 
     def backward(self, grad):
         a, b = self.inputs
@@ -170,7 +170,7 @@ class Sub(Function):
     saved_inputs = ()
 
     def forward(self, a, b):
-        return a - b
+        return backend.apply_ufunc(self.xp.subtract, a, b)
 
     def backward(self, grad):
         a, b = self.inputs
@@ -180,7 +180,7 @@ class Sub(Function):
 class Mul(Function):
     def forward(self, a, b):
         self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
-        return a * b
+        return backend.apply_ufunc(self.xp.multiply, a, b)
 
     def backward(self, grad):
         a, b = self.inputs
@@ -192,7 +192,7 @@ class Mul(Function):
 class Div(Function):
     def forward(self, a, b):
         self.saved_inputs = (0, 1) if self.needs_input_grad[1] else (1,)
-        return a / b
+        return backend.apply_ufunc(self.xp.divide, a, b)
 
     def backward(self, grad):
         a, b = self.inputs
@@ -206,7 +206,7 @@ class AddScalar(Function):
     saved_inputs = ()
 
     def forward(self, x):
-        return x + self.value
+        return backend.apply_ufunc(self.xp.add, x, self.value)
 
     def backward(self, grad):
         return grad
@@ -216,7 +216,7 @@ class MulScalar(Function):
     saved_inputs = ()
 
     def forward(self, x):
-        return x * self.value
+        return backend.apply_ufunc(self.xp.multiply, x, self.value)
 
     def backward(self, grad):
         return mul(grad, self.value)
@@ -239,7 +239,7 @@ class Neg(Function):
     saved_inputs = ()
 
     def forward(self, x):
-        return -x
+        return backend.apply_ufunc(self.xp.negative, x)
 
     def backward(self, grad):
         return -grad
@@ -395,7 +395,7 @@ class Exp(Function):
     saves_output = True
 
     def forward(self, x):
-        return self.xp.exp(x)
+        return backend.apply_ufunc(self.xp.exp, x)
 
     def backward(self, grad):
         return grad * self.output

@@ -19,25 +19,68 @@ against finite differences in the tests):
     a = mean(h x_hat),  b = mean(u x_hat),  c = mean(u h) - mean(u) mean(h)
 """
 
+import math
+
+import numpy as np
+
+from .. import backend
 from ..function import Function
 from .shape import sum_to
 
 
+def _in_blocks(xp, kernel, shape, axes, *arrays):
+    """Run ``kernel(*blocks)`` over blocks of ``arrays`` cut along the first axis no statistic reduces.
+
+    Every group of the normalisation lies within one block, so the blocks are
+    independent and go to the host threads. An array that is size 1 along that
+    axis (a broadcast weight or statistic) is passed whole, and so is None.
+    """
+    axis = next((a for a in range(len(shape)) if a not in axes and shape[a] > 1), None)
+    if xp is not np or axis is None:
+        kernel(*arrays)
+        return
+
+    def cut(array, start, stop):
+        if array is not None and array.ndim == len(shape) and array.shape[axis] == shape[axis]:
+            return array[(slice(None),) * axis + (slice(start, stop),)]
+        return array
+
+    def task(start, stop):
+        kernel(*(cut(array, start, stop) for array in arrays))
+
+    backend.parallel(task, shape[axis], math.prod(shape))
+
+
 def _statistics(xp, x, axes, eps):
     """Mean, biased variance and 1 / sqrt(var + eps) over ``axes`` (kept as size-1 dims)."""
-    mean = x.mean(axis=axes, keepdims=True)
-    centred = x - mean
-    centred *= centred
-    variance = centred.mean(axis=axes, keepdims=True)
+    stat_shape = tuple(1 if a in axes else size for a, size in enumerate(x.shape))
+    mean, variance = xp.empty(stat_shape, x.dtype), xp.empty(stat_shape, x.dtype)
+
+    def kernel(x, mean, variance):
+        mean[...] = x.mean(axis=axes, keepdims=True)
+        centred = x - mean
+        centred *= centred
+        variance[...] = centred.mean(axis=axes, keepdims=True)
+
+    _in_blocks(xp, kernel, x.shape, axes, x, mean, variance)
     rstd = xp.sqrt(variance + eps)
     xp.reciprocal(rstd, out=rstd)
     return mean, variance, rstd
 
 
-def _normalized(xp, x, mean, rstd):
-    x_hat = xp.subtract(x, mean, out=xp.empty_like(x))
-    x_hat *= rstd
-    return x_hat
+def _normalized(xp, x, mean, rstd, axes, weight=None, bias=None):
+    """(x - mean) * rstd [* weight] [+ bias] in one pass per block."""
+    y = xp.empty_like(x)
+
+    def kernel(y, x, mean, rstd, *affine):
+        xp.subtract(x, mean, out=y)
+        y *= rstd
+        for operation, value in zip((xp.multiply, xp.add), affine):
+            if value is not None:
+                operation(y, value, out=y)
+
+    _in_blocks(xp, kernel, x.shape, axes, y, x, mean, rstd, weight, bias)
+    return y
 
 
 class Normalize(Function):
@@ -56,12 +99,7 @@ class Normalize(Function):
             self.mean, self.variance, self.rstd = _statistics(xp, x, self.axes, self.eps)
         else:
             self.mean, self.rstd = self.statistics
-        y = _normalized(xp, x, self.mean, self.rstd)
-        weight, bias = self._affine(affine)
-        if weight is not None:
-            y *= weight
-        if bias is not None:
-            y += bias
+        y = _normalized(xp, x, self.mean, self.rstd, self.axes, *self._affine(affine))
         # x for every derivative, the weight for x's
         self.saved_inputs = (0, 1) if "weight" in self.affine and self.needs_input_grad[0] else (0,)
         return y
@@ -91,16 +129,22 @@ class NormalizeGrad(Function):
     """dL/dx = r (h - mean(h) - x_hat mean(h x_hat)) of a normalisation, from x and h = g w."""
 
     def forward(self, x, grad):
-        xp = self.xp
+        xp, axes = self.xp, self.axes
         mean, rstd = self.statistics
-        x_hat = _normalized(xp, x, mean, rstd)
-        grad_mean = grad.mean(axis=self.axes, keepdims=True)
-        result = xp.multiply(grad, x_hat, out=xp.empty_like(x))
-        projection = result.mean(axis=self.axes, keepdims=True)
-        xp.multiply(x_hat, projection, out=result)
-        xp.subtract(grad, result, out=result)
-        result -= grad_mean
-        result *= rstd
+        result = xp.empty_like(x)
+
+        def kernel(result, x, grad, mean, rstd):
+            x_hat = xp.subtract(x, mean, out=xp.empty_like(x))
+            x_hat *= rstd
+            grad_mean = grad.mean(axis=axes, keepdims=True)
+            xp.multiply(grad, x_hat, out=result)
+            projection = result.mean(axis=axes, keepdims=True)
+            xp.multiply(x_hat, projection, out=result)
+            xp.subtract(grad, result, out=result)
+            result -= grad_mean
+            result *= rstd
+
+        _in_blocks(xp, kernel, x.shape, axes, result, x, grad, mean, rstd)
         return result
 
     def backward(self, grad_grad):

@@ -110,11 +110,22 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         self._step_called = True  # read by the learning-rate schedulers' call-order check
+        updates = [(param, group) for group in self.param_groups for param in group["params"]
+                   if param.grad is not None]
+        offsets = [0]
+        for param, _ in updates:
+            offsets.append(offsets[-1] + param.numel())
+
+        def update(start, stop):
+            # each parameter goes to the block its first element falls in; their updates are independent
+            for (param, group), offset in zip(updates, offsets):
+                if start <= offset < stop:
+                    self._update(param, param.grad.data, group)
+
+        # host threads for NumPy parameters only: CuPy keeps its current device per thread
+        on_host = all(backend.device_of(param.data) == backend.CPU for param, _ in updates)
         with no_grad():
-            for group in self.param_groups:
-                for param in group["params"]:
-                    if param.grad is not None:
-                        self._update(param, param.grad.data, group)
+            backend.parallel(update, offsets[-1], offsets[-1] if on_host else 0)
         return loss
 
     def _update(self, param, grad, group):
