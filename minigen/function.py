@@ -69,19 +69,19 @@ class Function:
     saves_output = False
 
     def __call__(self, *inputs):
-        first = inputs[0].data
-        if type(first) is np.ndarray and all(type(t.data) is np.ndarray for t in inputs[1:]):
+        arrays = [t.data for t in inputs]
+        if all(type(array) is np.ndarray for array in arrays):
             self.xp = np
         else:
-            devices = {backend.device_of(t.data) for t in inputs}
-            if len(devices) > 1:
+            if len({backend.device_of(array) for array in arrays}) > 1:
                 _raise_device_mismatch(self, inputs)
-            self.xp = backend.array_module(first)
-        record = _tensor._grad_enabled and any(t.requires_grad for t in inputs)
+            self.xp = backend.array_module(arrays[0])
         # Known before forward runs, so a forward can skip saving what no gradient will use.
-        self.needs_input_grad = tuple(t.requires_grad for t in inputs) if record else (False,) * len(inputs)
+        needs = tuple(t.requires_grad for t in inputs) if _tensor._grad_enabled else (False,) * len(inputs)
+        record = True in needs
+        self.needs_input_grad = needs
         try:
-            outputs = self.forward(*[t.data for t in inputs])
+            outputs = self.forward(*arrays)
         except (ValueError, TypeError) as error:
             # NumPy/CuPy's own complaint (bad broadcast, bad dtype) without the op's name.
             shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
@@ -90,24 +90,27 @@ class Function:
                 f"{self.name}: cannot compute on inputs of shapes {shapes} and dtypes {dtypes}: {error}"
             ) from None
         single = not isinstance(outputs, tuple)
-        if single:
-            outputs = (outputs,)
-        results = []
-        for y in outputs:
-            if type(y) is not np.ndarray and self.xp is np:
-                y = np.asarray(y)  # NumPy turns 0-d results into scalars
-            results.append(Tensor(y, record and y.dtype.kind == "f"))
+        results = [self._tensor(y, record) for y in ((outputs,) if single else outputs)]
         if record:
-            self.inputs = _saved(inputs, self.saved_inputs)
-            self._outputs = tuple(weakref.ref(y) for y in results)
-            self._output_meta = tuple((y.shape, y.dtype) for y in results)
-            if self.saves_output:
-                self._output_data = tuple(y.data for y in results)
-            for index, y in enumerate(results):
-                if y.requires_grad:  # integer outputs (indices) stay leaves
-                    y.creator = self
-                    y.output_index = index
+            self._record(inputs, results)
         return results[0] if single else tuple(results)
+
+    def _tensor(self, y, record):
+        if self.xp is np and type(y) is not np.ndarray:
+            y = np.asarray(y)  # NumPy turns 0-d results into scalars
+        return Tensor(y, record and y.dtype.kind == "f")
+
+    def _record(self, inputs, results):
+        """Link the outputs to this node and keep what backward will read."""
+        self.inputs = _saved(inputs, self.saved_inputs)
+        self._outputs = tuple(weakref.ref(y) for y in results)
+        self._output_meta = tuple((y.data.shape, y.data.dtype) for y in results)
+        if self.saves_output:
+            self._output_data = tuple(y.data for y in results)
+        for index, y in enumerate(results):
+            if y.requires_grad:  # integer outputs (indices) stay leaves
+                y.creator = self
+                y.output_index = index
 
     @classmethod
     def apply(cls, *inputs, **arguments):
@@ -157,9 +160,10 @@ def bilinear_saved_inputs(needs_input_grad):
 
 def _saved(inputs, saved_indices):
     """The inputs as the node keeps them: leaves and saved inputs whole, the rest as graph edges."""
+    if saved_indices is None:
+        return inputs
     return tuple(
-        t if t.creator is None or saved_indices is None or index in saved_indices else GraphEdge(t)
-        for index, t in enumerate(inputs)
+        t if t.creator is None or index in saved_indices else GraphEdge(t) for index, t in enumerate(inputs)
     )
 
 
