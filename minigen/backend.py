@@ -387,3 +387,27 @@ def apply_ufunc(ufunc, *operands):
 
     parallel(task, shape[0], size)
     return out
+
+
+def in_blocks(kernel, shape, axes, *arrays):
+    """Run ``kernel(*blocks)`` over blocks of ``arrays`` (of ``shape``) cut along the first axis not in ``axes``.
+
+    For kernels that reduce over ``axes`` (normalisation, softmax): every group
+    they reduce lies within one block, so the blocks are independent and go to
+    the host threads (CuPy arrays: one call). An array that is size 1 along that
+    axis (a broadcast weight or statistic) is passed whole, and so is None.
+    """
+    axis = next((a for a in range(len(shape)) if a not in axes and shape[a] > 1), None)
+    if axis is None or any(array is not None and type(array) is not np.ndarray for array in arrays):
+        kernel(*arrays)
+        return
+
+    def cut(array, start, stop):
+        if array is not None and array.ndim == len(shape) and array.shape[axis] == shape[axis]:
+            return array[(slice(None),) * axis + (slice(start, stop),)]
+        return array
+
+    def task(start, stop):
+        kernel(*(cut(array, start, stop) for array in arrays))
+
+    parallel(task, shape[axis], math.prod(shape))

@@ -140,7 +140,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(f"scaled_dot_product_attention: query dim {query.shape[-1]} != key dim {key.shape[-1]}")
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    scores = (query @ key.mT) * scale
+    # the scale on the (L, d) query rather than the (L, S) scores: the same products, a smaller pass
+    scores = (query * scale) @ key.mT
     length_q, length_k = query.shape[-2], key.shape[-2]
     if is_causal:
         if attn_mask is not None:

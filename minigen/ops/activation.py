@@ -389,14 +389,24 @@ def _shifted(xp, x, axis):
     return xp.asarray(x - x.max(axis=axis, keepdims=True))
 
 
+def _reduced_axes(x, axis):
+    return tuple(range(x.ndim)) if axis is None else (axis,)
+
+
 class Softmax(Function):
     saved_inputs = ()
     saves_output = True
 
     def forward(self, x):
-        y = _shifted(self.xp, x, self.axis)
-        self.xp.exp(y, out=y)
-        y /= y.sum(axis=self.axis, keepdims=True)
+        xp, axis = self.xp, self.axis
+        y = xp.empty_like(x)
+
+        def kernel(y, x):
+            xp.subtract(x, x.max(axis=axis, keepdims=True), out=y)
+            xp.exp(y, out=y)
+            y /= y.sum(axis=axis, keepdims=True)
+
+        backend.in_blocks(kernel, x.shape, _reduced_axes(x, axis), y, x)
         return y
 
     def backward(self, grad):
@@ -407,10 +417,16 @@ class SoftmaxGrad(Function):
     """y * (g - sum(g * y)) for y = softmax(x): dy_i/dx_j = y_i (delta_ij - y_j), fused."""
 
     def forward(self, y, grad):
-        weighted = grad * y
-        total = weighted.sum(axis=self.axis, keepdims=True)
-        result = self.xp.multiply(y, total, out=self.xp.empty_like(y))
-        self.xp.subtract(weighted, result, out=result)
+        xp, axis = self.xp, self.axis
+        result = xp.empty_like(y)
+
+        def kernel(result, y, grad):
+            xp.multiply(grad, y, out=result)
+            total = result.sum(axis=axis, keepdims=True)
+            xp.subtract(grad, total, out=result)
+            result *= y
+
+        backend.in_blocks(kernel, y.shape, _reduced_axes(y, axis), result, y, grad)
         return result
 
     def backward(self, grad_grad):

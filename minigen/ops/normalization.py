@@ -19,36 +19,9 @@ against finite differences in the tests):
     a = mean(h x_hat),  b = mean(u x_hat),  c = mean(u h) - mean(u) mean(h)
 """
 
-import math
-
-import numpy as np
-
 from .. import backend
 from ..function import Function
 from .shape import sum_to
-
-
-def _in_blocks(xp, kernel, shape, axes, *arrays):
-    """Run ``kernel(*blocks)`` over blocks of ``arrays`` cut along the first axis no statistic reduces.
-
-    Every group of the normalisation lies within one block, so the blocks are
-    independent and go to the host threads. An array that is size 1 along that
-    axis (a broadcast weight or statistic) is passed whole, and so is None.
-    """
-    axis = next((a for a in range(len(shape)) if a not in axes and shape[a] > 1), None)
-    if xp is not np or axis is None:
-        kernel(*arrays)
-        return
-
-    def cut(array, start, stop):
-        if array is not None and array.ndim == len(shape) and array.shape[axis] == shape[axis]:
-            return array[(slice(None),) * axis + (slice(start, stop),)]
-        return array
-
-    def task(start, stop):
-        kernel(*(cut(array, start, stop) for array in arrays))
-
-    backend.parallel(task, shape[axis], math.prod(shape))
 
 
 def _statistics(xp, x, axes, eps):
@@ -62,7 +35,7 @@ def _statistics(xp, x, axes, eps):
         centred *= centred
         variance[...] = centred.mean(axis=axes, keepdims=True)
 
-    _in_blocks(xp, kernel, x.shape, axes, x, mean, variance)
+    backend.in_blocks(kernel, x.shape, axes, x, mean, variance)
     rstd = xp.sqrt(variance + eps)
     xp.reciprocal(rstd, out=rstd)
     return mean, variance, rstd
@@ -79,7 +52,7 @@ def _normalized(xp, x, mean, rstd, axes, weight=None, bias=None):
             if value is not None:
                 operation(y, value, out=y)
 
-    _in_blocks(xp, kernel, x.shape, axes, y, x, mean, rstd, weight, bias)
+    backend.in_blocks(kernel, x.shape, axes, y, x, mean, rstd, weight, bias)
     return y
 
 
@@ -144,7 +117,7 @@ class NormalizeGrad(Function):
             result -= grad_mean
             result *= rstd
 
-        _in_blocks(xp, kernel, x.shape, axes, result, x, grad, mean, rstd)
+        backend.in_blocks(kernel, x.shape, axes, result, x, grad, mean, rstd)
         return result
 
     def backward(self, grad_grad):
