@@ -19,21 +19,37 @@ against finite differences in the tests):
     a = mean(h x_hat),  b = mean(u x_hat),  c = mean(u h) - mean(u) mean(h)
 """
 
+import math
+
 from .. import backend
 from ..function import Function
 from .shape import sum_to
+
+
+def _sum(xp, axes, a, b=None):
+    """sum(a [* b]) over ``axes``, kept as size-1 dims: einsum, one pass and no product array
+    (NumPy's sum over non-contiguous axes iterates much slower)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
+    kept = "".join(letter for axis, letter in enumerate(letters) if axis not in axes)
+    operands = (a,) if b is None else (a, b)
+    total = xp.einsum(",".join([letters] * len(operands)) + "->" + kept, *operands)
+    return total.reshape(tuple(1 if axis in axes else size for axis, size in enumerate(a.shape)))
+
+
+def _count(shape, axes):
+    return math.prod(shape[axis] for axis in axes)
 
 
 def _statistics(xp, x, axes, eps):
     """Mean, biased variance and 1 / sqrt(var + eps) over ``axes`` (kept as size-1 dims)."""
     stat_shape = tuple(1 if a in axes else size for a, size in enumerate(x.shape))
     mean, variance = xp.empty(stat_shape, x.dtype), xp.empty(stat_shape, x.dtype)
+    scale = 1.0 / _count(x.shape, axes)
 
     def kernel(x, mean, variance):
-        mean[...] = x.mean(axis=axes, keepdims=True)
+        xp.multiply(_sum(xp, axes, x), scale, out=mean)
         centred = x - mean
-        centred *= centred
-        variance[...] = centred.mean(axis=axes, keepdims=True)
+        xp.multiply(_sum(xp, axes, centred, centred), scale, out=variance)
 
     backend.in_blocks(kernel, x.shape, axes, x, mean, variance)
     rstd = xp.sqrt(variance + eps)
@@ -42,8 +58,10 @@ def _statistics(xp, x, axes, eps):
 
 
 def _normalized(xp, x, mean, rstd, axes, weight=None, bias=None):
-    """(x - mean) * rstd [* weight] [+ bias] in one pass per block."""
+    """(x - mean) * rstd [* weight] [+ bias], with rstd * weight as one factor when that is small."""
     y = xp.empty_like(x)
+    if weight is not None and math.prod(xp.broadcast_shapes(rstd.shape, weight.shape)) * 4 <= x.size:
+        rstd, weight = rstd * weight, None  # per channel (batch norm) or per (sample, channel) (group norm)
 
     def kernel(y, x, mean, rstd, *affine):
         xp.subtract(x, mean, out=y)
@@ -88,8 +106,7 @@ class Normalize(Function):
         statistics = dict(axes=self.axes, eps=self.eps, statistics=(self.mean, self.rstd))
         grad_x = grad_weight = grad_bias = None
         if needs.get("weight"):
-            x_hat = Normalize.apply(x, affine=(), **statistics)
-            grad_weight = sum_to(grad * x_hat, weight.shape)
+            grad_weight = NormalizeWeightGrad.apply(x, grad, weight_shape=weight.shape, **statistics)
         if needs.get("bias"):
             grad_bias = sum_to(grad, bias.shape)
         if self.needs_input_grad[0]:
@@ -98,24 +115,47 @@ class Normalize(Function):
         return (grad_x, *(named[name] for name in self.affine))
 
 
+class NormalizeWeightGrad(Function):
+    """dL/dw = sum(g x_hat) over the axes the weight broadcasts along, from x and g; bilinear-like in g."""
+
+    def forward(self, x, grad):
+        xp, axes = self.xp, self.axes
+        mean, rstd = self.statistics
+        aligned = (1,) * (x.ndim - len(self.weight_shape)) + tuple(self.weight_shape)
+        weight_axes = tuple(axis for axis in range(x.ndim) if aligned[axis] == 1)
+        # within a group rstd is constant: sum g (x - mean) there first, then scale and finish the sum
+        inner = tuple(axis for axis in weight_axes if axis in axes)
+        partial = _sum(xp, inner, grad, x - mean) * rstd
+        total = partial.sum(axis=tuple(axis for axis in weight_axes if axis not in axes), keepdims=True)
+        return total.reshape(self.weight_shape)
+
+    def backward(self, grad_grad):
+        x, grad = self.inputs
+        statistics = dict(axes=self.axes, eps=self.eps, statistics=self.statistics)
+        grad_x = grad_grad_output = None
+        if self.needs_input_grad[0]:  # d<u, sum g x_hat>/dx = J^T (g u)
+            grad_x = NormalizeGrad.apply(x, grad * grad_grad, **statistics)
+        if self.needs_input_grad[1]:
+            grad_grad_output = Normalize.apply(x, affine=(), **statistics) * grad_grad
+        return grad_x, grad_grad_output
+
+
 class NormalizeGrad(Function):
     """dL/dx = r (h - mean(h) - x_hat mean(h x_hat)) of a normalisation, from x and h = g w."""
 
     def forward(self, x, grad):
         xp, axes = self.xp, self.axes
         mean, rstd = self.statistics
+        scale = 1.0 / _count(x.shape, axes)
         result = xp.empty_like(x)
 
         def kernel(result, x, grad, mean, rstd):
-            x_hat = xp.subtract(x, mean, out=xp.empty_like(x))
-            x_hat *= rstd
-            grad_mean = grad.mean(axis=axes, keepdims=True)
-            xp.multiply(grad, x_hat, out=result)
-            projection = result.mean(axis=axes, keepdims=True)
-            xp.multiply(x_hat, projection, out=result)
-            xp.subtract(grad, result, out=result)
-            result -= grad_mean
-            result *= rstd
+            # r h - r mean(h) - r^3 (x - mean) mean(h (x - mean)), as x_hat = (x - mean) r
+            centred = x - mean
+            centred *= (rstd * rstd * rstd) * (-scale * _sum(xp, axes, grad, centred))
+            xp.multiply(grad, rstd, out=result)
+            result += centred
+            result -= rstd * (scale * _sum(xp, axes, grad))
 
         backend.in_blocks(kernel, x.shape, axes, result, x, grad, mean, rstd)
         return result
