@@ -248,6 +248,17 @@ def where(condition, a, b):
     return chosen.view(dtype)
 
 
+def sum_over(a, axes, b=None):
+    """sum(a [* b]) over ``axes``, kept as size-1 dims, by einsum: one pass, no product array,
+    and several times faster than NumPy's sum over non-contiguous axes, as accurate."""
+    if a.dtype.itemsize < 4:  # einsum would accumulate float16 in float16
+        return (a if b is None else a * b).sum(axis=tuple(axes), keepdims=True)
+    letters = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
+    kept = "".join(letter for axis, letter in enumerate(letters) if axis not in axes)
+    operands = (a,) if b is None else (a, b)
+    total = array_module(a).einsum(",".join([letters] * len(operands)) + "->" + kept, *operands)
+    return total.reshape(tuple(1 if axis in axes else size for axis, size in enumerate(a.shape)))
+
 # --- host memory ---------------------------------------------------------------------
 
 # glibc mallopt parameters (malloc.h)

@@ -31,20 +31,17 @@ TENSOR_METHODS = ["sigmoid", "tanh", "relu", "softmax", "log_softmax"]
 
 
 def sigmoid_kernel(out, x):
-    """1 / (1 + e^-x) without overflow and with full relative precision for very negative x.
+    """1 / (1 + e^-x): no cancellation, so full relative precision for very negative x as well.
 
-    With e = exp(-|x|) <= 1 the two stable forms are 1 / (1 + e) for x >= 0 and
-    e / (1 + e) for x < 0; their numerators are max(e, [x >= 0]), which picks
-    between them with arithmetic instead of a branch per element.
+    Where e^-x overflows (x < -88 in float32) the result is 1 / inf = 0, the
+    correctly rounded value but for a denormal; the overflow warning is silenced.
     """
     xp = backend.array_module(x)
-    e = xp.abs(x, out=xp.empty_like(x))  # out=: a 0-d input stays an array that can be updated in place
-    xp.negative(e, out=e)
-    xp.exp(e, out=e)
-    xp.greater_equal(x, 0, out=out)
-    xp.maximum(out, e, out=out)
-    e += 1
-    out /= e
+    with xp.errstate(over="ignore"):  # per thread: NumPy keeps the error state in a context variable
+        xp.negative(x, out=out)
+        xp.exp(out, out=out)
+    out += 1.0
+    xp.reciprocal(out, out=out)
 
 
 def softplus_kernel(out, x):

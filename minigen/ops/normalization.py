@@ -26,16 +26,6 @@ from ..function import Function
 from .shape import sum_to
 
 
-def _sum(xp, axes, a, b=None):
-    """sum(a [* b]) over ``axes``, kept as size-1 dims: einsum, one pass and no product array
-    (NumPy's sum over non-contiguous axes iterates much slower)."""
-    letters = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
-    kept = "".join(letter for axis, letter in enumerate(letters) if axis not in axes)
-    operands = (a,) if b is None else (a, b)
-    total = xp.einsum(",".join([letters] * len(operands)) + "->" + kept, *operands)
-    return total.reshape(tuple(1 if axis in axes else size for axis, size in enumerate(a.shape)))
-
-
 def _count(shape, axes):
     return math.prod(shape[axis] for axis in axes)
 
@@ -47,9 +37,9 @@ def _statistics(xp, x, axes, eps):
     scale = 1.0 / _count(x.shape, axes)
 
     def kernel(x, mean, variance):
-        xp.multiply(_sum(xp, axes, x), scale, out=mean)
+        xp.multiply(backend.sum_over(x, axes), scale, out=mean)
         centred = x - mean
-        xp.multiply(_sum(xp, axes, centred, centred), scale, out=variance)
+        xp.multiply(backend.sum_over(centred, axes, centred), scale, out=variance)
 
     backend.in_blocks(kernel, x.shape, axes, x, mean, variance)
     rstd = xp.sqrt(variance + eps)
@@ -125,7 +115,7 @@ class NormalizeWeightGrad(Function):
         weight_axes = tuple(axis for axis in range(x.ndim) if aligned[axis] == 1)
         # within a group rstd is constant: sum g (x - mean) there first, then scale and finish the sum
         inner = tuple(axis for axis in weight_axes if axis in axes)
-        partial = _sum(xp, inner, grad, x - mean) * rstd
+        partial = backend.sum_over(grad, inner, x - mean) * rstd
         total = partial.sum(axis=tuple(axis for axis in weight_axes if axis not in axes), keepdims=True)
         return total.reshape(self.weight_shape)
 
@@ -152,10 +142,10 @@ class NormalizeGrad(Function):
         def kernel(result, x, grad, mean, rstd):
             # r h - r mean(h) - r^3 (x - mean) mean(h (x - mean)), as x_hat = (x - mean) r
             centred = x - mean
-            centred *= (rstd * rstd * rstd) * (-scale * _sum(xp, axes, grad, centred))
+            centred *= (rstd * rstd * rstd) * (-scale * backend.sum_over(grad, axes, centred))
             xp.multiply(grad, rstd, out=result)
             result += centred
-            result -= rstd * (scale * _sum(xp, axes, grad))
+            result -= rstd * (scale * backend.sum_over(grad, axes))
 
         backend.in_blocks(kernel, x.shape, axes, result, x, grad, mean, rstd)
         return result

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from .. import backend
 from ..function import Function
 from ..tensor import Tensor, _normalize_dim
 
@@ -88,7 +89,12 @@ class SumTo(Function):
         axes = tuple(range(lead)) + tuple(
             lead + i for i, s in enumerate(self.shape) if s == 1 and x.shape[lead + i] != 1
         )
-        y = x.sum(axis=axes, keepdims=True) if axes else x
+        if not axes:
+            y = x
+        elif x.dtype.kind == "f":  # einsum: faster over non-contiguous axes
+            y = backend.sum_over(x, axes)
+        else:
+            y = x.sum(axis=axes, keepdims=True)
         return y.reshape(self.shape) if lead else y
 
     def backward(self, grad):
