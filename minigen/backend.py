@@ -251,7 +251,8 @@ def where(condition, a, b):
 def sum_over(a, axes, b=None):
     """sum(a [* b]) over ``axes``, kept as size-1 dims, by einsum: one pass, no product array,
     and several times faster than NumPy's sum over non-contiguous axes, as accurate."""
-    if a.dtype.itemsize < 4:  # einsum would accumulate float16 in float16
+    # float16 would accumulate in float16; small sums keep NumPy's order (as PyTorch's, bit for bit, in tests)
+    if a.dtype.itemsize < 4 or a.size < PARALLEL_GRAIN:
         return (a if b is None else a * b).sum(axis=tuple(axes), keepdims=True)
     letters = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
     kept = "".join(letter for axis, letter in enumerate(letters) if axis not in axes)
@@ -343,7 +344,7 @@ def parallel(task, size, work, cached=False):
     setting, runs on the calling thread.
     """
     global _pool
-    step = max(1, size * CACHE_CHUNK // max(work, 1)) if cached else size
+    step = max(1, size * CACHE_CHUNK // max(work, 1) if cached else size)
 
     def pieces(start, stop):
         for piece in range(start, stop, step):
