@@ -298,8 +298,10 @@ HOST_MEMORY_KEPT = keep_freed_host_memory()
 
 # Below this many elements a kernel runs on the calling thread: a task costs tens of microseconds.
 PARALLEL_GRAIN = 1 << 16
-# Elements a thread works on at a time: a few arrays of it fit in a core's L2 cache.
-CACHE_CHUNK = 1 << 16
+# Elements a thread works on at a time: a few arrays of it stay in the core's L2 and the shared L3
+# cache between passes, and each NumPy call is long enough that threads seldom wait for the GIL
+# (with 64K-element pieces two threads ran slower than one).
+CACHE_CHUNK = 1 << 19
 
 
 def _default_threads():
@@ -338,9 +340,9 @@ def parallel(task, size, work, cached=False):
     The blocks must write disjoint memory; ``work`` counts the elements the
     job touches. With ``cached``, each thread walks its block in pieces of
     about ``CACHE_CHUNK`` elements, so that a kernel of many passes keeps its
-    operands and temporaries in the core's cache between passes (the GELU
-    gradient, 14 passes, ran 2.3 times faster so; a one-pass copy gains
-    nothing). A job of fewer than two grains of work, or a one-thread
+    operands and temporaries in cache between passes (DiT's GELU gradient,
+    14 passes over (64, 196, 512), took 29 ms in pieces instead of 57 ms
+    whole on one thread, 21 ms on two; a one-pass copy gains nothing). A job of fewer than two grains of work, or a one-thread
     setting, runs on the calling thread.
     """
     global _pool
@@ -361,6 +363,18 @@ def parallel(task, size, work, cached=False):
     pieces(bounds[0], bounds[1])
     for future in futures:
         future.result()
+
+
+def cache_pieces(*arrays):
+    """Matching flat pieces of about ``CACHE_CHUNK`` elements of same-shape C-contiguous NumPy arrays,
+    for a loop of in-place passes that stays in cache; anything else is one piece, the arrays whole."""
+    first = arrays[0]
+    if not all(type(a) is np.ndarray and a.shape == first.shape and a.flags.c_contiguous for a in arrays):
+        yield arrays
+        return
+    flat = [a.reshape(-1) for a in arrays]
+    for start in range(0, max(first.size, 1), CACHE_CHUNK):
+        yield tuple(a[start:start + CACHE_CHUNK] for a in flat)
 
 
 def elementwise(kernel, *arrays):
