@@ -304,11 +304,32 @@ def test_stride_one_transposed_conv_by_flipped_kernel_equals_col2im(case, seed):
         x.shape[2:], dilation, weight.shape[2:], arguments["output_padding"], arguments["padding"]))
     geometry = conv_ops.Geometry((1, 1), tuple((p, p) for p in arguments["padding"]), dilation, arguments["groups"])
     flipped = conv_ops._flipped_convolution(weight, x.shape[2:], output_size, geometry)
-    assert (flipped is None) == any(p > d * (k - 1) for p, d, k in zip(arguments["padding"], dilation,
-                                                                       weight.shape[2:]))
+    cropped = any(p > d * (k - 1) for p, d, k in zip(arguments["padding"], dilation, weight.shape[2:]))
+    assert (flipped is None) == (cropped or weight.shape[0] > weight.shape[1] * arguments["groups"])
     np.testing.assert_allclose(conv_ops._convolve_transpose(np, x, weight, output_size, geometry),
                                conv_ops._transpose_by_col2im(np, x, weight, output_size, geometry),
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_convolutions_in_batch_chunks_match_one_pass(monkeypatch, transposed):
+    # im2col/col2im run a few images at a time; a budget of one element forces one image per chunk
+    from minigen.ops import conv as conv_ops
+
+    x = tensor((3, 4, 6, 6), 0)
+    weight = tensor((4, 2, 3, 3) if transposed else (2, 4, 3, 3), 1)
+    op = minigen.conv_transpose2d if transposed else minigen.conv2d
+    arguments = dict(stride=2, padding=1) if transposed else dict(stride=1, padding=1)
+
+    def values():
+        y = op(x, weight, **arguments)
+        return [t.detach().numpy() for t in (y, *minigen.grad((y * y).sum(), [x, weight]))]
+
+    whole = values()
+    monkeypatch.setattr(conv_ops, "COLUMNS_BUDGET", 1)
+    for a, b in zip(whole, values()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    check_gradients(lambda a, w: op(a, w, **arguments), (x, weight))
 
 
 def test_float32_stays_float32():

@@ -37,6 +37,9 @@ TENSOR_METHODS = []
 # The geometry shared by a convolution and the ops of its backward:
 # stride, dilation: (height, width); padding: ((top, bottom), (left, right)).
 Geometry = namedtuple("Geometry", "stride padding dilation groups")
+# im2col columns (and col2im's) are built this many elements at a time (16 MiB of float32), a few
+# images per chunk: the peak memory of a convolution stays near its input's and output's.
+COLUMNS_BUDGET = 1 << 22
 
 
 # --- raw-array kernels ----------------------------------------------------------
@@ -103,8 +106,8 @@ def _columns(xp, x, kernel_size, output_size, geometry):
     return columns.reshape(geometry.groups, rows, n * output_size[0] * output_size[1])
 
 
-def _col2im(xp, columns, output_size, geometry):
-    """The adjoint of im2col: add columns laid out (C, kh, kw, N, Ho, Wo) back into (N, C, H, W)."""
+def _col2im(xp, columns, output_size, geometry, out=None):
+    """The adjoint of im2col: add columns laid out (C, kh, kw, N, Ho, Wo) back into (N, C, H, W) (or ``out``)."""
     c, kernel_h, kernel_w, n, rows, cols = columns.shape
     (top, bottom), (left, right) = geometry.padding
     height, width = output_size
@@ -124,7 +127,8 @@ def _col2im(xp, columns, output_size, geometry):
         backend.parallel(add, c, columns.size)
     else:
         add(0, c)
-    return _batch_first(xp, padded[:, :, top : top + height, left : left + width])
+    cropped = padded[:, :, top : top + height, left : left + width].transpose(1, 0, 2, 3)
+    return _copy(xp, xp.empty(cropped.shape, dtype=columns.dtype) if out is None else out, cropped)
 
 
 def _channels_first(xp, x, groups):
@@ -134,23 +138,28 @@ def _channels_first(xp, x, groups):
     return transposed.reshape(groups, c // groups, n * height * width)
 
 
-def _batch_first(xp, y):
-    """(C, N, H, W) -> contiguous (N, C, H, W)."""
-    c, n, height, width = y.shape
-    return _copy(xp, xp.empty((n, c, height, width), dtype=y.dtype), y.transpose(1, 0, 2, 3))
-
-
 def _kernel(xp, weight, groups):
     """The weight (rows, C/G, kh, kw) as (G, rows/G, C/G*kh*kw)."""
     rows, channels, kernel_h, kernel_w = weight.shape
     return xp.ascontiguousarray(weight).reshape(groups, rows // groups, channels * kernel_h * kernel_w)
 
 
+def _batch_chunks(batch, elements_per_image):
+    """Slices of the batch whose columns stay within ``COLUMNS_BUDGET`` elements (at least one image each)."""
+    step = max(1, COLUMNS_BUDGET // max(elements_per_image, 1))
+    return [slice(start, min(start + step, batch)) for start in range(0, batch, step)]
+
+
 def _convolve(xp, x, weight, output_size, geometry):
-    """conv2d on arrays: im2col, then W (G, O/G, C/G*k*k) @ columns (G, C/G*k*k, N*L)."""
-    columns = _columns(xp, x, weight.shape[2:], output_size, geometry)
-    y = xp.matmul(_kernel(xp, weight, geometry.groups), columns)
-    return _batch_first(xp, y.reshape(weight.shape[0], x.shape[0], *output_size))
+    """conv2d on arrays: im2col, then W (G, O/G, C/G*k*k) @ columns (G, C/G*k*k, n*L), a few images at a time."""
+    n, channels = x.shape[:2]
+    kernel = _kernel(xp, weight, geometry.groups)
+    y = xp.empty((n, weight.shape[0], *output_size), dtype=x.dtype)
+    per_image = channels * weight.shape[2] * weight.shape[3] * output_size[0] * output_size[1]
+    for images in _batch_chunks(n, per_image):
+        part = xp.matmul(kernel, _columns(xp, x[images], weight.shape[2:], output_size, geometry))
+        _copy(xp, y[images], part.reshape(weight.shape[0], -1, *output_size).transpose(1, 0, 2, 3))
+    return y
 
 
 def _convolve_transpose(xp, x, weight, output_size, geometry):
@@ -168,13 +177,17 @@ def _convolve_transpose(xp, x, weight, output_size, geometry):
 
 
 def _transpose_by_col2im(xp, x, weight, output_size, geometry):
-    """Columns W^T (G, C/G*k*k, Cin/G) @ x (G, Cin/G, N*L), then col2im."""
+    """Columns W^T (G, C/G*k*k, Cin/G) @ x (G, Cin/G, n*L), then col2im, a few images at a time."""
     n, _, height, width = x.shape
     channels_per_group, kernel_h, kernel_w = weight.shape[1:]
+    channels = geometry.groups * channels_per_group
     kernel = _kernel(xp, weight, geometry.groups).transpose(0, 2, 1)
-    columns = xp.matmul(kernel, _channels_first(xp, x, geometry.groups))
-    columns = columns.reshape(geometry.groups * channels_per_group, kernel_h, kernel_w, n, height, width)
-    return _col2im(xp, columns, output_size, geometry)
+    y = xp.empty((n, channels, *output_size), dtype=x.dtype)
+    for images in _batch_chunks(n, channels * kernel_h * kernel_w * height * width):
+        columns = xp.matmul(kernel, _channels_first(xp, x[images], geometry.groups))
+        columns = columns.reshape(channels, kernel_h, kernel_w, -1, height, width)
+        _col2im(xp, columns, output_size, geometry, out=y[images])
+    return y
 
 
 def _flipped_convolution(weight, input_size, output_size, geometry):
@@ -196,6 +209,8 @@ def _flipped_convolution(weight, input_size, output_size, geometry):
         padding.append((front, back))
     channels_in, per_group, kernel_h, kernel_w = weight.shape
     groups = geometry.groups
+    if channels_in > groups * per_group:  # its im2col of x would be larger than col2im's columns
+        return None
     # (C_in, C_out/G, k, k) -> (C_out, C_in/G, k, k), group by group, flipped in both spatial dims
     kernel = weight.reshape(groups, channels_in // groups, per_group, kernel_h, kernel_w).transpose(0, 2, 1, 3, 4)
     kernel = kernel[..., ::-1, ::-1].reshape(groups * per_group, channels_in // groups, kernel_h, kernel_w)
@@ -203,10 +218,15 @@ def _flipped_convolution(weight, input_size, output_size, geometry):
 
 
 def _convolve_grad_weight(xp, x, grad_output, kernel_size, geometry):
-    """dL/dW = grad_output (G, O/G, N*L) @ columns^T (G, N*L, C/G*k*k), summed over the batch by the GEMM."""
-    columns = _columns(xp, x, kernel_size, grad_output.shape[2:], geometry)
-    grad_weight = xp.matmul(_channels_first(xp, grad_output, geometry.groups), columns.transpose(0, 2, 1))
-    return grad_weight.reshape(grad_output.shape[1], x.shape[1] // geometry.groups, *kernel_size)
+    """dL/dW = sum over images of grad_output (G, O/G, n*L) @ columns^T (G, n*L, C/G*k*k), a few at a time."""
+    n, channels = x.shape[:2]
+    output_size = grad_output.shape[2:]
+    rows = channels // geometry.groups * kernel_size[0] * kernel_size[1]
+    grad_weight = xp.zeros((geometry.groups, grad_output.shape[1] // geometry.groups, rows), dtype=x.dtype)
+    for images in _batch_chunks(n, channels * kernel_size[0] * kernel_size[1] * output_size[0] * output_size[1]):
+        columns = _columns(xp, x[images], kernel_size, output_size, geometry)
+        grad_weight += xp.matmul(_channels_first(xp, grad_output[images], geometry.groups), columns.transpose(0, 2, 1))
+    return grad_weight.reshape(grad_output.shape[1], channels // geometry.groups, *kernel_size)
 
 
 # --- Functions --------------------------------------------------------------------
