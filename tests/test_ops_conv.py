@@ -312,8 +312,10 @@ def test_stride_one_transposed_conv_by_flipped_kernel_equals_col2im(case, seed):
 
 
 @pytest.mark.parametrize("transposed", [False, True])
-def test_convolutions_in_batch_chunks_match_one_pass(monkeypatch, transposed):
-    # im2col/col2im run a few images at a time; a budget of one element forces one image per chunk
+@pytest.mark.parametrize("short_row", [0, 100])
+def test_convolutions_in_batch_chunks_and_both_layouts_match(monkeypatch, transposed, short_row):
+    # im2col/col2im run a few images at a time (a budget of one element: one image per chunk), with the
+    # batch outer (short_row 0) or innermost (short_row 100) in the columns; all must agree.
     from minigen.ops import conv as conv_ops
 
     x = tensor((3, 4, 6, 6), 0)
@@ -327,6 +329,7 @@ def test_convolutions_in_batch_chunks_match_one_pass(monkeypatch, transposed):
 
     whole = values()
     monkeypatch.setattr(conv_ops, "COLUMNS_BUDGET", 1)
+    monkeypatch.setattr(conv_ops, "SHORT_ROW", short_row)
     for a, b in zip(whole, values()):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     check_gradients(lambda a, w: op(a, w, **arguments), (x, weight))

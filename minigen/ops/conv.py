@@ -40,6 +40,8 @@ Geometry = namedtuple("Geometry", "stride padding dilation groups")
 # im2col columns (and col2im's) are built this many elements at a time (16 MiB of float32), a few
 # images per chunk: the peak memory of a convolution stays near its input's and output's.
 COLUMNS_BUDGET = 1 << 22
+# Rows of at most this many pixels are laid out with the batch innermost (``_batch_inner``).
+SHORT_ROW = 8
 
 
 # --- raw-array kernels ----------------------------------------------------------
@@ -97,44 +99,74 @@ def _windows(xp, x, kernel_size, output_size, geometry):
     )
 
 
+def _batch_inner(width):
+    """Whether GEMM columns put the batch innermost: (.., H, W, N) rather than (.., N, H, W).
+
+    NumPy copies and adds a strided block row by row, so rows of a few pixels
+    cost more in loop overhead than in memory traffic; with the batch innermost
+    the rows are as long as the batch. Wide maps keep the batch outer, where
+    the conversion to and from (N, C, H, W) is a block copy.
+    """
+    return width <= SHORT_ROW
+
+
 def _columns(xp, x, kernel_size, output_size, geometry):
-    """im2col: the windows of ``x`` as columns (G, C/G*kh*kw, N*Ho*Wo), copied once."""
+    """im2col: the windows of ``x`` as columns (G, C/G*kh*kw, L), L = (N, Ho, Wo) or (Ho, Wo, N), copied once."""
     n, c = x.shape[:2]
-    windows = _windows(xp, x, kernel_size, output_size, geometry).transpose(1, 2, 3, 0, 4, 5)
+    windows = _windows(xp, x, kernel_size, output_size, geometry)
+    windows = windows.transpose((1, 2, 3, 4, 5, 0) if _batch_inner(output_size[1]) else (1, 2, 3, 0, 4, 5))
     columns = _copy(xp, xp.empty(windows.shape, dtype=x.dtype), windows)
     rows = c // geometry.groups * kernel_size[0] * kernel_size[1]
     return columns.reshape(geometry.groups, rows, n * output_size[0] * output_size[1])
 
 
-def _col2im(xp, columns, output_size, geometry, out=None):
-    """The adjoint of im2col: add columns laid out (C, kh, kw, N, Ho, Wo) back into (N, C, H, W) (or ``out``)."""
-    c, kernel_h, kernel_w, n, rows, cols = columns.shape
+def _images(part, channels, size):
+    """GEMM output (G, C/G, L) as an (N, C, H, W) view, L in the order ``_batch_inner(size[1])`` says."""
+    if _batch_inner(size[1]):
+        return part.reshape(channels, *size, -1).transpose(3, 0, 1, 2)
+    return part.reshape(channels, -1, *size).transpose(1, 0, 2, 3)
+
+
+def _col2im(xp, columns, output_size, geometry, batch_inner=False, out=None):
+    """The adjoint of im2col: add columns (C, kh, kw, N, Ho, Wo), or with ``batch_inner``
+    (C, kh, kw, Ho, Wo, N), back into (N, C, H, W) (into ``out`` when given)."""
+    c, kernel_h, kernel_w = columns.shape[:3]
+    rows, cols = columns.shape[3:5] if batch_inner else columns.shape[4:6]
+    n = columns.shape[5] if batch_inner else columns.shape[3]
     (top, bottom), (left, right) = geometry.padding
     height, width = output_size
     stride_h, stride_w = geometry.stride
     dilation_h, dilation_w = geometry.dilation
-    padded = xp.zeros((c, n, height + top + bottom, width + left + right), dtype=columns.dtype)
+    spatial = (height + top + bottom, width + left + right)
+    padded = xp.zeros((c, *spatial, n) if batch_inner else (c, n, *spatial), dtype=columns.dtype)
+    # the (row, column) axes of padded, after the channel (and batch) axes
+    lead = (slice(None),) if batch_inner else (slice(None), slice(None))
 
     def add(start, stop):  # channels [start, stop): one slice-add per kernel offset, windows never overlap in one
         for i in range(kernel_h):
             row = i * dilation_h
             for j in range(kernel_w):
                 col = j * dilation_w
-                padded[start:stop, :, row : row + stride_h * (rows - 1) + 1 : stride_h,
-                       col : col + stride_w * (cols - 1) + 1 : stride_w] += columns[start:stop, i, j]
+                window = (slice(row, row + stride_h * (rows - 1) + 1, stride_h),
+                          slice(col, col + stride_w * (cols - 1) + 1, stride_w))
+                padded[(slice(start, stop),) + lead[1:] + window] += columns[start:stop, i, j]
 
     if xp is np:
         backend.parallel(add, c, columns.size)
     else:
         add(0, c)
-    cropped = padded[:, :, top : top + height, left : left + width].transpose(1, 0, 2, 3)
+    if batch_inner:
+        cropped = padded[:, top : top + height, left : left + width].transpose(3, 0, 1, 2)
+    else:
+        cropped = padded[:, :, top : top + height, left : left + width].transpose(1, 0, 2, 3)
     return _copy(xp, xp.empty(cropped.shape, dtype=columns.dtype) if out is None else out, cropped)
 
 
-def _channels_first(xp, x, groups):
-    """(N, C, H, W) -> contiguous (G, C/G, N*H*W), the layout the GEMMs consume."""
+def _channels_first(xp, x, groups, batch_inner=False):
+    """(N, C, H, W) -> contiguous (G, C/G, L), L = (N, H, W), or (H, W, N) with ``batch_inner``."""
     n, c, height, width = x.shape
-    transposed = _copy(xp, xp.empty((c, n, height, width), dtype=x.dtype), x.transpose(1, 0, 2, 3))
+    source = x.transpose(1, 2, 3, 0) if batch_inner else x.transpose(1, 0, 2, 3)
+    transposed = _copy(xp, xp.empty(source.shape, dtype=x.dtype), source)
     return transposed.reshape(groups, c // groups, n * height * width)
 
 
@@ -158,7 +190,7 @@ def _convolve(xp, x, weight, output_size, geometry):
     per_image = channels * weight.shape[2] * weight.shape[3] * output_size[0] * output_size[1]
     for images in _batch_chunks(n, per_image):
         part = xp.matmul(kernel, _columns(xp, x[images], weight.shape[2:], output_size, geometry))
-        _copy(xp, y[images], part.reshape(weight.shape[0], -1, *output_size).transpose(1, 0, 2, 3))
+        _copy(xp, y[images], _images(part, weight.shape[0], output_size))
     return y
 
 
@@ -183,10 +215,12 @@ def _transpose_by_col2im(xp, x, weight, output_size, geometry):
     channels = geometry.groups * channels_per_group
     kernel = _kernel(xp, weight, geometry.groups).transpose(0, 2, 1)
     y = xp.empty((n, channels, *output_size), dtype=x.dtype)
+    batch_inner = _batch_inner(width)
     for images in _batch_chunks(n, channels * kernel_h * kernel_w * height * width):
-        columns = xp.matmul(kernel, _channels_first(xp, x[images], geometry.groups))
-        columns = columns.reshape(channels, kernel_h, kernel_w, -1, height, width)
-        _col2im(xp, columns, output_size, geometry, out=y[images])
+        columns = xp.matmul(kernel, _channels_first(xp, x[images], geometry.groups, batch_inner))
+        shape = (height, width, -1) if batch_inner else (-1, height, width)
+        _col2im(xp, columns.reshape(channels, kernel_h, kernel_w, *shape), output_size, geometry, batch_inner,
+                out=y[images])
     return y
 
 
@@ -225,7 +259,8 @@ def _convolve_grad_weight(xp, x, grad_output, kernel_size, geometry):
     grad_weight = xp.zeros((geometry.groups, grad_output.shape[1] // geometry.groups, rows), dtype=x.dtype)
     for images in _batch_chunks(n, channels * kernel_size[0] * kernel_size[1] * output_size[0] * output_size[1]):
         columns = _columns(xp, x[images], kernel_size, output_size, geometry)
-        grad_weight += xp.matmul(_channels_first(xp, grad_output[images], geometry.groups), columns.transpose(0, 2, 1))
+        grad_rows = _channels_first(xp, grad_output[images], geometry.groups, _batch_inner(output_size[1]))
+        grad_weight += xp.matmul(grad_rows, columns.transpose(0, 2, 1))
     return grad_weight.reshape(grad_output.shape[1], channels // geometry.groups, *kernel_size)
 
 
