@@ -14,6 +14,8 @@ ReLU and softmax, the input for SiLU, GELU, softplus and leaky ReLU.
 import math
 import numbers
 
+import numpy as np
+
 from .. import backend
 from ..function import Function
 from ..tensor import Tensor, _normalize_dim, is_grad_enabled
@@ -37,8 +39,11 @@ def sigmoid_kernel(out, x):
     correctly rounded value but for a denormal; the overflow warning is silenced.
     """
     xp = backend.array_module(x)
-    with xp.errstate(over="ignore"):  # per thread: NumPy keeps the error state in a context variable
-        xp.negative(x, out=out)
+    xp.negative(x, out=out)
+    if xp is np:
+        with np.errstate(over="ignore"):  # per thread: NumPy keeps the error state in a context variable
+            np.exp(out, out=out)
+    else:  # CuPy neither warns nor has errstate
         xp.exp(out, out=out)
     out += 1.0
     xp.reciprocal(out, out=out)

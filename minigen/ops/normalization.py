@@ -21,6 +21,8 @@ against finite differences in the tests):
 
 import math
 
+import numpy as np
+
 from .. import backend
 from ..function import Function
 from .shape import sum_to
@@ -50,7 +52,7 @@ def _statistics(xp, x, axes, eps):
 def _normalized(xp, x, mean, rstd, axes, weight=None, bias=None):
     """(x - mean) * rstd [* weight] [+ bias], with rstd * weight as one factor when that is small."""
     y = xp.empty_like(x)
-    if weight is not None and math.prod(xp.broadcast_shapes(rstd.shape, weight.shape)) * 4 <= x.size:
+    if weight is not None and math.prod(np.broadcast_shapes(rstd.shape, weight.shape)) * 4 <= x.size:
         rstd, weight = rstd * weight, None  # per channel (batch norm) or per (sample, channel) (group norm)
 
     def kernel(y, x, mean, rstd, *affine):
