@@ -58,12 +58,15 @@ def blas_threads():
 
 
 def thread_counts(framework):
-    """The threads a backend computes with: NumPy's BLAS pool, or PyTorch's intra-op pool."""
+    """The threads a backend computes with: NumPy's BLAS pool and minigen's host threads, or PyTorch's pools."""
     if framework.is_torch:
         torch = framework.lib
         return {"torch intra-op": torch.get_num_threads(), "torch inter-op": torch.get_num_interop_threads()}
     library, threads = blas_threads()
-    return {f"NumPy BLAS ({library})": threads}
+    counts = {f"NumPy BLAS ({library})": threads}
+    if framework.library == "minigen":
+        counts["minigen host"] = framework.lib.get_num_threads()
+    return counts
 
 
 def _version(distribution):
