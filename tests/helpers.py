@@ -53,3 +53,16 @@ def check_gradients(fn, inputs, second_order=True, **tolerances):
 
 def torch_or_skip():
     return pytest.importorskip("torch")
+
+
+def train_losses(model, x, steps, lr=3e-3):
+    """The losses of ``steps`` Adam steps of ``model.loss((x, None))``, for falling-loss smoke tests."""
+    optimizer = minigen.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        terms = model.loss((x, None))
+        optimizer.zero_grad()
+        terms["loss"].backward()
+        optimizer.step()
+        losses.append(terms["loss"].item())
+    return losses

@@ -14,6 +14,23 @@ from minigen import backend
 _SPECIAL = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45, -3.5])
 
 
+def _one_thread_then_four(compute):
+    """``compute()`` with one host thread and with four, the thread count restored afterwards."""
+    previous = backend.get_num_threads()
+    try:
+        backend.set_num_threads(1)
+        single = compute()
+        backend.set_num_threads(4)
+        return single, compute()
+    finally:
+        backend.set_num_threads(previous)
+
+
+def _assert_all_equal(first, second):
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @given(seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(["float16", "float32", "float64"]),
        scalar_other=st.booleans())
 def test_branchless_where_matches_numpy_bit_for_bit(seed, dtype, scalar_other):
@@ -73,16 +90,7 @@ def test_threaded_kernels_match_one_thread_bit_for_bit(name):
         (gradient,) = minigen.grad(y, x, y)
         return y.detach().numpy(), gradient.numpy()
 
-    previous = backend.get_num_threads()
-    try:
-        backend.set_num_threads(1)
-        single = forward_and_backward()
-        backend.set_num_threads(4)
-        threaded = forward_and_backward()
-    finally:
-        backend.set_num_threads(previous)
-    for a, b in zip(single, threaded):
-        np.testing.assert_array_equal(a, b)
+    _assert_all_equal(*_one_thread_then_four(forward_and_backward))
 
 
 def test_set_num_threads_rejects_nonsense():
@@ -112,16 +120,7 @@ def test_threaded_normalisation_matches_one_thread(norm):
         inputs = [x] if norm == "layer_norm" else [x, weight, bias]
         return [y.detach().numpy()] + [g.numpy() for g in minigen.grad((y * y).sum(), inputs)]
 
-    previous = backend.get_num_threads()
-    try:
-        backend.set_num_threads(1)
-        single = forward_and_backward()
-        backend.set_num_threads(4)
-        threaded = forward_and_backward()
-    finally:
-        backend.set_num_threads(previous)
-    for a, b in zip(single, threaded):
-        np.testing.assert_array_equal(a, b)
+    _assert_all_equal(*_one_thread_then_four(forward_and_backward))
 
 
 @pytest.mark.parametrize("shapes", [((64, 3, 40, 40), (64, 3, 40, 40)), ((64, 3, 40, 40), (3, 1, 1)),
@@ -144,8 +143,7 @@ def test_threaded_ufunc_broadcasts_like_numpy(shapes, ufunc):
 def test_threaded_optimizer_step_matches_one_thread():
     import minigen
 
-    def run(threads):
-        backend.set_num_threads(threads)
+    def run():
         minigen.manual_seed(0)
         model = minigen.nn.Sequential(minigen.nn.Linear(300, 400), minigen.nn.Tanh(), minigen.nn.Linear(400, 300))
         optimizer = minigen.optim.Adam(model.parameters(), lr=1e-2)
@@ -156,10 +154,4 @@ def test_threaded_optimizer_step_matches_one_thread():
             optimizer.step()
         return [p.detach().numpy().copy() for p in model.parameters()]
 
-    previous = backend.get_num_threads()
-    try:
-        single, threaded = run(1), run(4)
-    finally:
-        backend.set_num_threads(previous)
-    for a, b in zip(single, threaded):
-        np.testing.assert_array_equal(a, b)
+    _assert_all_equal(*_one_thread_then_four(run))

@@ -17,7 +17,7 @@ from minigen.models import (PCA, Autoencoder, ContractiveAutoencoder, DenoisingA
                             linear_probe)
 from minigen.models.autoencoder import (code_statistics, jacobian_frobenius_squared, kl_sparsity, psnr,
                                         sigmoid_jacobian_frobenius_squared)
-from tests.helpers import DEVICES
+from tests.helpers import DEVICES, train_losses
 
 SMALL = {"image_size": 8, "hidden": (16,), "code_dim": 4}
 ONE_LAYER_SIGMOID = {"image_size": 8, "hidden": (), "code_dim": 5, "code_activation": "sigmoid"}
@@ -349,18 +349,6 @@ def test_linear_probe_reads_separable_codes_and_not_noise():
 # ---- training ----------------------------------------------------------------------------------
 
 
-def _train(model, x, steps=40, lr=3e-3):
-    optimizer = minigen.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        terms = model.loss((x, None))
-        optimizer.zero_grad()
-        terms["loss"].backward()
-        optimizer.step()
-        losses.append(terms["loss"].item())
-    return losses
-
-
 VARIANTS = {
     "mlp": (Autoencoder, SMALL),
     "mlp-bce": (Autoencoder, dict(SMALL, reconstruction="bce")),
@@ -379,7 +367,7 @@ def test_models_train_with_falling_loss(variant, device):
     model_class, arguments = VARIANTS[variant]
     model = model_class(**arguments).to(device)
     x = minigen.tensor(_images(count=64), device=device)
-    losses = _train(model, x)
+    losses = train_losses(model, x, steps=40)
     assert all(math.isfinite(value) for value in losses)
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     assert model(x[:3]).shape == (3, 1, 8, 8) and model.encode(x[:3]).device == x.device
@@ -393,7 +381,7 @@ def test_contractive_training_lowers_the_jacobian_norm():
     for weight in (0.0, 1.0):
         minigen.manual_seed(13)
         model = ContractiveAutoencoder(**SMALL, contractive_weight=weight)
-        _train(model, x, steps=60)
+        train_losses(model, x, steps=60)
         norms[weight] = model.jacobian_frobenius_squared(x).mean().item()
     assert norms[1.0] < 0.5 * norms[0.0]
 

@@ -11,7 +11,7 @@ from minigen import cli
 from minigen.models import IWAE, VAE
 from minigen.models.vae import kl_normal_standard
 from minigen.ops.reduce import logsumexp
-from tests.helpers import DEVICES
+from tests.helpers import DEVICES, train_losses
 
 SMALL = {"image_size": 8, "hidden": (16, 12), "latent_dim": 3}
 
@@ -208,18 +208,6 @@ def test_active_units_and_posterior_parameters_work_in_batches():
     assert count == 3 and model.active_units(x, threshold=1e9)[0] == 0
 
 
-def _train(model, x, steps=30, lr=3e-3):
-    optimizer = minigen.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    for _ in range(steps):
-        terms = model.loss((x, None))
-        optimizer.zero_grad()
-        terms["loss"].backward()
-        optimizer.step()
-        losses.append(terms["loss"].item())
-    return losses
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("variant", ["mlp", "conv", "gaussian", "iwae"])
 def test_models_train_with_falling_loss(variant, device):
@@ -230,7 +218,7 @@ def test_models_train_with_falling_loss(variant, device):
                  "iwae": dict(SMALL, k=5)}[variant]
     model = (IWAE if variant == "iwae" else VAE)(**arguments).to(device)
     x = minigen.tensor(_images(count=32, binary=variant != "gaussian"), device=device)
-    losses = _train(model, x)
+    losses = train_losses(model, x, steps=30)
     assert all(math.isfinite(value) for value in losses)
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     samples = model.sample(4)
