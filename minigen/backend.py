@@ -260,6 +260,7 @@ def sum_over(a, axes, b=None):
     total = array_module(a).einsum(",".join([letters] * len(operands)) + "->" + kept, *operands)
     return total.reshape(tuple(1 if axis in axes else size for axis, size in enumerate(a.shape)))
 
+
 # --- host memory ---------------------------------------------------------------------
 
 # glibc mallopt parameters (malloc.h)
@@ -274,8 +275,8 @@ def keep_freed_host_memory():
     glibc serves a large block (above 128 KiB to 32 MiB, adaptively) with a
     fresh mmap and unmaps it when freed, so every new activation, gradient or
     im2col buffer of a training step is paged in and zeroed by the kernel
-    again: on a virtual machine that costs about as much as the arithmetic
-    (DCGAN's CPU step ran twice as fast without it; see benchmarks/NOTES.md).
+    again: on a virtual machine the U-Net step spent 0.68 s per step in the
+    kernel on 19,000 page faults, DiT's 2.1 s (see benchmarks/NOTES.md).
     With mmap off and trimming off, freed memory stays in malloc's free lists
     and the next step's arrays reuse it. The process keeps its high-water
     mark of memory, as a GPU memory pool does. Skipped (False) off glibc or

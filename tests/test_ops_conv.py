@@ -293,7 +293,7 @@ def test_fold_is_the_adjoint_of_unfold(case, seed):
 @given(case=conv_transpose2d_cases(), seed=seeds)
 def test_stride_one_transposed_conv_by_flipped_kernel_equals_col2im(case, seed):
     # conv_transpose2d at stride 1 runs as a convolution with the flipped kernel; col2im is the reference
-    from minigen.ops import conv as conv_ops
+    from minigen.ops import im2col
 
     arguments = case["arguments"]
     x = array(case["input_shape"], seed)
@@ -302,12 +302,12 @@ def test_stride_one_transposed_conv_by_flipped_kernel_equals_col2im(case, seed):
     dilation = arguments["dilation"]
     output_size = tuple((n - 1) + d * (k - 1) + o + 1 - 2 * p for n, d, k, o, p in zip(
         x.shape[2:], dilation, weight.shape[2:], arguments["output_padding"], arguments["padding"]))
-    geometry = conv_ops.Geometry((1, 1), tuple((p, p) for p in arguments["padding"]), dilation, arguments["groups"])
-    flipped = conv_ops._flipped_convolution(weight, x.shape[2:], output_size, geometry)
+    geometry = im2col.Geometry((1, 1), tuple((p, p) for p in arguments["padding"]), dilation, arguments["groups"])
+    flipped = im2col.flipped_convolution(weight, x.shape[2:], output_size, geometry)
     cropped = any(p > d * (k - 1) for p, d, k in zip(arguments["padding"], dilation, weight.shape[2:]))
     assert (flipped is None) == (cropped or weight.shape[0] > weight.shape[1] * arguments["groups"])
-    np.testing.assert_allclose(conv_ops._convolve_transpose(np, x, weight, output_size, geometry),
-                               conv_ops._transpose_by_col2im(np, x, weight, output_size, geometry),
+    np.testing.assert_allclose(im2col.convolve_transpose(np, x, weight, output_size, geometry),
+                               im2col.transpose_by_col2im(np, x, weight, output_size, geometry),
                                rtol=1e-12, atol=1e-12)
 
 
@@ -316,7 +316,7 @@ def test_stride_one_transposed_conv_by_flipped_kernel_equals_col2im(case, seed):
 def test_convolutions_in_batch_chunks_and_both_layouts_match(monkeypatch, transposed, short_row):
     # im2col/col2im run a few images at a time (a budget of one element: one image per chunk), with the
     # batch outer (short_row 0) or innermost (short_row 100) in the columns; all must agree.
-    from minigen.ops import conv as conv_ops
+    from minigen.ops import im2col
 
     x = tensor((3, 4, 6, 6), 0)
     weight = tensor((4, 2, 3, 3) if transposed else (2, 4, 3, 3), 1)
@@ -328,8 +328,8 @@ def test_convolutions_in_batch_chunks_and_both_layouts_match(monkeypatch, transp
         return [t.detach().numpy() for t in (y, *minigen.grad((y * y).sum(), [x, weight]))]
 
     whole = values()
-    monkeypatch.setattr(conv_ops, "COLUMNS_BUDGET", 1)
-    monkeypatch.setattr(conv_ops, "SHORT_ROW", short_row)
+    monkeypatch.setattr(im2col, "COLUMNS_BUDGET", 1)
+    monkeypatch.setattr(im2col, "SHORT_ROW", short_row)
     for a, b in zip(whole, values()):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     check_gradients(lambda a, w: op(a, w, **arguments), (x, weight))
