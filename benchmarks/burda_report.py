@@ -108,7 +108,9 @@ def summarise(result):
         offset = final - values[-1] if final is not None else 0.0  # the curve's estimator -> the final one
         projected = a + b * PAPER_EPOCHS ** -c + offset
     trained = result["curve"][-1]["epoch"] if result["curve"] else 0
-    return {"label": f"{result['framework']} k={result['k']}", "framework": result["framework"], "k": result["k"],
+    name = Path(result["path"]).parent.name
+    return {"label": f"{name} ({result['framework']}, k={result['k']})", "framework": result["framework"],
+            "k": result["k"],
             "epochs": trained, "curve": (epochs, values), "fit": fit, "final": final, "eval_k": eval_k,
             "eval_images": result.get("eval_images"), "projected": projected, "paper": PAPER_NLL.get(result["k"]),
             "wall_seconds": result.get("train_seconds", 0.0) + result.get("eval_seconds", 0.0),
@@ -152,22 +154,22 @@ def runs_table(runs):
 
 
 def parity_table(runs):
-    """minigen - torch per k, on the final scores and on the last curve point both runs have."""
+    """minigen - torch for every minigen and torch run of the same k and length, on the final scores
+    and on the last curve point both runs have."""
     rows = []
-    for k in sorted({run["k"] for run in runs}):
-        pair = {run["framework"]: run for run in runs if run["k"] == k}
-        if set(pair) != {"minigen", "torch"}:
-            continue
-        minigen, torch = pair["minigen"], pair["torch"]
-        final = None if minigen["final"] is None or torch["final"] is None else minigen["final"] - torch["final"]
-        shared = sorted(set(minigen["curve"][0]) & set(torch["curve"][0]))
-        curve = None
-        if shared:
-            at = {name: dict(zip(*run["curve"]))[shared[-1]] for name, run in pair.items()}
-            curve = at["minigen"] - at["torch"]
-        rows.append([f"k={k}", _verdict(final, PARITY_TARGET),
-                     f"{_verdict(curve, PARITY_TARGET)} at epoch {int(shared[-1])}" if shared else "-"])
-    return result_page.table(["bound", "minigen - torch, final NLL", "minigen - torch, curve"], rows)
+    for minigen in (run for run in runs if run["framework"] == "minigen"):
+        for torch in (run for run in runs if run["framework"] == "torch"):
+            if (torch["k"], torch["epochs"]) != (minigen["k"], minigen["epochs"]):
+                continue
+            final = None if minigen["final"] is None or torch["final"] is None else minigen["final"] - torch["final"]
+            shared = sorted(set(minigen["curve"][0]) & set(torch["curve"][0]))
+            curve = None
+            if shared:
+                curve = dict(zip(*minigen["curve"]))[shared[-1]] - dict(zip(*torch["curve"]))[shared[-1]]
+            rows.append([minigen["label"], torch["label"], _verdict(final, PARITY_TARGET),
+                         f"{_verdict(curve, PARITY_TARGET)} at epoch {int(shared[-1])}" if shared else "-"])
+    return result_page.table(["minigen run", "torch run", "minigen - torch, final NLL", "minigen - torch, curve"],
+                             rows)
 
 
 def plot(runs, path):

@@ -126,11 +126,11 @@ def test_report_fits_the_projection_and_gives_the_verdicts(tmp_path):
     by_label = {run["label"]: run for run in runs}
     # the fit recovers the law, and the projection is the law at 3280 epochs moved by the final score's gap
     expected = 87.0 + 80.0 * 3280**-0.6 - 1.0
-    assert by_label["minigen k=1"]["projected"] == pytest.approx(expected, abs=0.05)
-    assert f"{by_label['minigen k=1']['projected']:.2f}" in text
-    final_minigen, final_torch = by_label["minigen k=1"]["final"], by_label["torch k=1"]["final"]
+    assert by_label["minigen (minigen, k=1)"]["projected"] == pytest.approx(expected, abs=0.05)
+    assert f"{by_label['minigen (minigen, k=1)']['projected']:.2f}" in text
+    final_minigen, final_torch = by_label["minigen (minigen, k=1)"]["final"], by_label["torch (torch, k=1)"]["final"]
     assert f"{final_minigen - final_torch:+.2f} (within 0.5)" in text
     assert f"{final_minigen - 86.76:+.2f} (outside 2)" in text  # 235 epochs: still some nats above the paper
-    assert f"{by_label['minigen k=50']['projected'] - 84.78:+.2f} (within 2)" in text
+    assert f"{by_label['minigen_k50 (minigen, k=50)']['projected'] - 84.78:+.2f} (within 2)" in text
     assert "Synthetic CPU" in text and "0.89 h" in text and "| seed | 0 |" in text
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
