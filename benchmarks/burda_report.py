@@ -182,8 +182,9 @@ def plot(runs, path):
             grid = np.geomspace(max(epochs[0], 1.0), PAPER_EPOCHS, 200)
             series[f"{run['label']} fit: {a:.1f} + {b:.3g} e^-{c:.2f}"] = (grid, a + b * grid ** -c)
     references = {f"paper, k={k}: {value}": value for k, value in PAPER_NLL.items()}
-    return viz.plot_curves(series, path, xlabel="epoch", ylabel="test NLL (nats, curve estimator)",
-                           title="Burda et al. VAE/IWAE: minigen vs PyTorch", reference_lines=references)
+    return viz.plot_curves(series, path, xlabel="epoch (log scale)", ylabel="test NLL (nats, curve estimator)",
+                           title="Burda et al. VAE/IWAE: minigen vs PyTorch", reference_lines=references,
+                           log_x=True, y_limits=(83.0, 105.0))
 
 
 def _distinct(runs, key):

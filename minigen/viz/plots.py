@@ -49,12 +49,13 @@ def _curve_points(name, values):
 
 
 def plot_curves(series, path, xlabel="step", ylabel="value", log_y=False, smooth=None, title=None,
-                reference_lines=None):
+                reference_lines=None, log_x=False, y_limits=None):
     """Plot named curves (``{"train": losses, "test": (steps, losses)}``) on one axes, with a legend.
 
     ``smooth`` in [0, 1) draws an exponential moving average over a faint raw
-    curve; ``log_y`` puts the y axis on a log scale; ``reference_lines``
-    (``{"paper": 86.76}``) draws each value as a dashed horizontal line.
+    curve; ``log_y``/``log_x`` put an axis on a log scale; ``y_limits``
+    ((low, high)) crops the y axis; ``reference_lines`` (``{"paper": 86.76}``)
+    draws each value as a dashed horizontal line.
     """
     if not series:
         raise ValueError("plot_curves: got no series to plot")
@@ -72,10 +73,17 @@ def plot_curves(series, path, xlabel="step", ylabel="value", log_y=False, smooth
                      label=str(name))
     if log_y:
         axes.set_yscale("log")
+    if log_x:
+        axes.set_xscale("log")
+    if y_limits is not None:
+        axes.set_ylim(*y_limits)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)
-    axes.legend(frameon=False, title=f"EMA {smooth:g} (raw faint)" if smooth else None)
+    entries = len(series) + len(reference_lines or {})
+    # many entries go beside the axes rather than over the curves
+    placement = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0)) if entries > 5 else {}
+    axes.legend(frameon=False, title=f"EMA {smooth:g} (raw faint)" if smooth else None, **placement)
     if title is not None:
         axes.set_title(title)
     return save_figure(figure, path)
