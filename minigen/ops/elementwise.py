@@ -226,7 +226,6 @@ class RDivScalar(Function):
     """value / x"""
     saves_output = True
 
-
     def forward(self, x):
         return self.value / x
 

@@ -375,7 +375,6 @@ class Norm(Function):
     """(sum |x|^p)^(1/p) over ``axes``; p = 2 is the Euclidean (Frobenius) norm."""
     saves_output = True
 
-
     def forward(self, x):
         if self.p == 2:
             return self.xp.sqrt((x * x).sum(axis=self.axes, keepdims=self.keepdim))
