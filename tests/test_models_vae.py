@@ -201,8 +201,9 @@ def test_active_units_and_posterior_parameters_work_in_batches():
     mu, log_variance = model.posterior_parameters(x, batch_size=7)
     with minigen.no_grad():
         whole = model.encode(x)
-    np.testing.assert_allclose(mu.numpy(), whole[0].numpy(), rtol=1e-6)
-    np.testing.assert_allclose(log_variance.numpy(), whole[1].numpy(), rtol=1e-6)
+    # batches of 7 rows and one of 25 take different BLAS kernels: equal to float32 rounding, not bit for bit
+    np.testing.assert_allclose(mu.numpy(), whole[0].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(log_variance.numpy(), whole[1].numpy(), rtol=1e-5, atol=1e-6)
     count, variances = model.active_units(x, threshold=0.0, batch_size=7)
     np.testing.assert_allclose(variances.numpy(), whole[0].numpy().var(0), rtol=1e-5)
     assert count == 3 and model.active_units(x, threshold=1e9)[0] == 0
