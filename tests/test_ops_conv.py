@@ -315,7 +315,8 @@ def test_stride_one_transposed_conv_by_flipped_kernel_equals_col2im(case, seed):
 @pytest.mark.parametrize("short_row", [0, 100])
 def test_convolutions_in_batch_chunks_and_both_layouts_match(monkeypatch, transposed, short_row):
     # im2col/col2im run a few images at a time (a budget of one element: one image per chunk), with the
-    # batch outer (short_row 0) or innermost (short_row 100) in the columns; all must agree.
+    # batch outer (short_row 0) or innermost (short_row 100) in the columns, the stride-1 conv's columns read
+    # from a batch-last copy of x, the stride-2 ones (grads of the transposed conv) straight from x; all must agree.
     from minigen.ops import im2col
 
     x = tensor((3, 4, 6, 6), 0)

@@ -6,7 +6,8 @@ padded input (no loop over pixels), copied into columns laid out
 the batch sits next to the positions, so each of the three GEMMs is a plain
 2-D matmul per group on contiguous data, and the weight gradient's sum over
 the batch happens inside its GEMM. L is (N, Ho, Wo), or (Ho, Wo, N) where
-rows are short (``SHORT_ROW``). col2im, the adjoint of im2col, adds the
+rows are short (``SHORT_ROW``; read from a batch-last copy of the input
+where the columns are much larger than it). col2im, the adjoint of im2col, adds the
 columns back into a zero-padded buffer with one slice-add per kernel
 offset. ``minigen.ops.conv`` builds the differentiable ops on these.
 """
@@ -53,33 +54,37 @@ def _copy(xp, destination, source):
     return destination
 
 
-def _pad(xp, x, padding):
+def _pad(xp, x, padding, batch_last=False):
+    """x (N, C, H, W) zero-padded; with ``batch_last`` laid out (C, H, W, N) (a copy even without padding)."""
     (top, bottom), (left, right) = padding
-    if not (top or bottom or left or right):
+    if not (top or bottom or left or right or batch_last):
         return x
     n, c, h, w = x.shape
-    padded = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
-    _copy(xp, padded[:, :, top : top + h, left : left + w], x)
+    spatial = (h + top + bottom, w + left + right)
+    padded = xp.zeros((c, *spatial, n) if batch_last else (n, c, *spatial), dtype=x.dtype)
+    if batch_last:
+        _copy(xp, padded[:, top : top + h, left : left + w], x.transpose(1, 2, 3, 0))
+    else:
+        _copy(xp, padded[:, :, top : top + h, left : left + w], x)
     return padded
 
 
-def windows(xp, x, kernel_size, output_size, geometry):
-    """Every kernel window of ``x``, shape (N, C, kh, kw, Ho, Wo): a strided view of the padded input."""
-    padded = _pad(xp, x, geometry.padding)
+def windows(xp, x, kernel_size, output_size, geometry, batch_last=False):
+    """Every kernel window of ``x``, a strided view of the padded input: shape (N, C, kh, kw, Ho, Wo), or
+    (C, kh, kw, Ho, Wo, N) with ``batch_last`` (read from a batch-last copy, so the last axis is contiguous)."""
+    padded = _pad(xp, x, geometry.padding, batch_last)
     n, c = x.shape[:2]
-    stride_n, stride_c, stride_h, stride_w = padded.strides
-    return xp.lib.stride_tricks.as_strided(
-        padded,
-        shape=(n, c, *kernel_size, *output_size),
-        strides=(
-            stride_n,
-            stride_c,
-            stride_h * geometry.dilation[0],
-            stride_w * geometry.dilation[1],
-            stride_h * geometry.stride[0],
-            stride_w * geometry.stride[1],
-        ),
-    )
+    if batch_last:
+        stride_c, stride_h, stride_w, stride_n = padded.strides
+    else:
+        stride_n, stride_c, stride_h, stride_w = padded.strides
+    offsets = (stride_h * geometry.dilation[0], stride_w * geometry.dilation[1])
+    positions = (stride_h * geometry.stride[0], stride_w * geometry.stride[1])
+    if batch_last:
+        shape, strides = (c, *kernel_size, *output_size, n), (stride_c, *offsets, *positions, stride_n)
+    else:
+        shape, strides = (n, c, *kernel_size, *output_size), (stride_n, stride_c, *offsets, *positions)
+    return xp.lib.stride_tricks.as_strided(padded, shape=shape, strides=strides)
 
 
 def _batch_inner(width):
@@ -96,8 +101,13 @@ def _batch_inner(width):
 def im2col(xp, x, kernel_size, output_size, geometry):
     """im2col: the windows of ``x`` as columns (G, C/G*kh*kw, L), L = (N, Ho, Wo) or (Ho, Wo, N), copied once."""
     n, c = x.shape[:2]
-    view = windows(xp, x, kernel_size, output_size, geometry)
-    view = view.transpose((1, 2, 3, 4, 5, 0) if _batch_inner(output_size[1]) else (1, 2, 3, 0, 4, 5))
+    batch_inner = _batch_inner(output_size[1])
+    # Batch-innermost columns gather one element per image from an (N, C, H, W) input. Where the
+    # columns are at least 4x the input, a batch-last copy of the input first makes their rows contiguous.
+    batch_last = batch_inner and kernel_size[0] * kernel_size[1] >= 4 * geometry.stride[0] * geometry.stride[1]
+    view = windows(xp, x, kernel_size, output_size, geometry, batch_last)
+    if not batch_last:
+        view = view.transpose((1, 2, 3, 4, 5, 0) if batch_inner else (1, 2, 3, 0, 4, 5))
     columns = _copy(xp, xp.empty(view.shape, dtype=x.dtype), view)
     rows = c // geometry.groups * kernel_size[0] * kernel_size[1]
     return columns.reshape(geometry.groups, rows, n * output_size[0] * output_size[1])
