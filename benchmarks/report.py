@@ -91,7 +91,7 @@ def render(measurements, machine, settings, skipped):
         f"- CPU: {machine['cpu']}, {machine['cores']}",
         f"- GPU: {_gpus(measurements)}",
         f"- OS: {machine['os']}",
-        f"- Load average (1 / 5 / 15 min): {machine['load']} (above the core count, other jobs shared the CPU)",
+        f"- Load average (1 / 5 / 15 min): {machine['load']} (a value above the core count before the run means other jobs shared the CPU)",
         f"- Libraries: {versions}",
         f"- Threads ({'--threads ' + str(settings['threads']) if settings['threads'] else 'library defaults'}): "
         f"{_threads(measurements) or '—'}",
