@@ -70,21 +70,24 @@ def _pad(xp, x, padding, batch_last=False):
 
 
 def windows(xp, x, kernel_size, output_size, geometry, batch_last=False):
-    """Every kernel window of ``x``, a strided view of the padded input: shape (N, C, kh, kw, Ho, Wo), or
-    (C, kh, kw, Ho, Wo, N) with ``batch_last`` (read from a batch-last copy, so the last axis is contiguous)."""
+    """Every kernel window of ``x``, shape (N, C, kh, kw, Ho, Wo): a strided view of the padded input
+    (of a (C, H, W, N) copy of it with ``batch_last``, where the batch axis is the contiguous one)."""
     padded = _pad(xp, x, geometry.padding, batch_last)
     n, c = x.shape[:2]
-    if batch_last:
-        stride_c, stride_h, stride_w, stride_n = padded.strides
-    else:
-        stride_n, stride_c, stride_h, stride_w = padded.strides
-    offsets = (stride_h * geometry.dilation[0], stride_w * geometry.dilation[1])
-    positions = (stride_h * geometry.stride[0], stride_w * geometry.stride[1])
-    if batch_last:
-        shape, strides = (c, *kernel_size, *output_size, n), (stride_c, *offsets, *positions, stride_n)
-    else:
-        shape, strides = (n, c, *kernel_size, *output_size), (stride_n, stride_c, *offsets, *positions)
-    return xp.lib.stride_tricks.as_strided(padded, shape=shape, strides=strides)
+    strides = padded.strides
+    stride_n, stride_c, stride_h, stride_w = (strides[3], *strides[:3]) if batch_last else strides
+    return xp.lib.stride_tricks.as_strided(
+        padded,
+        shape=(n, c, *kernel_size, *output_size),
+        strides=(
+            stride_n,
+            stride_c,
+            stride_h * geometry.dilation[0],
+            stride_w * geometry.dilation[1],
+            stride_h * geometry.stride[0],
+            stride_w * geometry.stride[1],
+        ),
+    )
 
 
 def _batch_inner(width):
@@ -106,8 +109,7 @@ def im2col(xp, x, kernel_size, output_size, geometry):
     # columns are at least 4x the input, a batch-last copy of the input first makes their rows contiguous.
     batch_last = batch_inner and kernel_size[0] * kernel_size[1] >= 4 * geometry.stride[0] * geometry.stride[1]
     view = windows(xp, x, kernel_size, output_size, geometry, batch_last)
-    if not batch_last:
-        view = view.transpose((1, 2, 3, 4, 5, 0) if batch_inner else (1, 2, 3, 0, 4, 5))
+    view = view.transpose((1, 2, 3, 4, 5, 0) if batch_inner else (1, 2, 3, 0, 4, 5))
     columns = _copy(xp, xp.empty(view.shape, dtype=x.dtype), view)
     rows = c // geometry.groups * kernel_size[0] * kernel_size[1]
     return columns.reshape(geometry.groups, rows, n * output_size[0] * output_size[1])
