@@ -261,6 +261,31 @@ def sum_over(a, axes, b=None):
     return total.reshape(tuple(1 if axis in axes else size for axis, size in enumerate(a.shape)))
 
 
+
+# A broadcast operand whose trailing size-1 axes span fewer result elements than this is spread over them.
+SHORT_LOOP = 4096
+
+
+def spread(operand, shape):
+    """A NumPy ``operand`` broadcast against ``shape``, copied out over its trailing size-1 axes where
+    those make a short inner loop; anything else is returned as it is. The values are the same.
+
+    NumPy runs a broadcast ufunc as one inner loop per run of the operand's
+    trailing broadcast axes: a per-channel (1, C, 1, 1) statistic against
+    (N, C, 7, 7) runs N * C loops of 49 elements, 2-4x slower than a copy of
+    the same size. Spread to (1, C, 7, 7), the loops are C * 49 long. Only an
+    operand that is still at most a quarter of the result once spread qualifies.
+    """
+    if type(operand) is not np.ndarray or operand.ndim != len(shape):
+        return operand
+    split = operand.ndim
+    while split and operand.shape[split - 1] == 1:
+        split -= 1
+    trailing = math.prod(shape[split:])
+    if not split or trailing == 1 or trailing >= SHORT_LOOP or 4 * operand.size * trailing > math.prod(shape):
+        return operand
+    return np.ascontiguousarray(np.broadcast_to(operand, operand.shape[:split] + tuple(shape[split:])))
+
 # --- host memory ---------------------------------------------------------------------
 
 # glibc mallopt parameters (malloc.h)
@@ -412,6 +437,7 @@ def apply_ufunc(ufunc, *operands):
         return ufunc(*operands)
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
     size = math.prod(shape)
+    operands = [spread(operand, shape) for operand in operands]
     if shape[0] == 1:
         return ufunc(*operands)
     out = np.empty(shape, arrays[0].dtype)

@@ -140,6 +140,37 @@ def test_threaded_ufunc_broadcasts_like_numpy(shapes, ufunc):
     assert threaded.dtype == np.float32 and scalar.dtype == np.float32
 
 
+
+def test_spread_copies_a_broadcast_operand_over_short_trailing_axes_only():
+    statistic = np.arange(8, dtype=np.float32).reshape(1, 8, 1, 1)
+    spread = backend.spread(statistic, (64, 8, 7, 7))
+    assert spread.shape == (1, 8, 7, 7) and spread.flags.c_contiguous
+    np.testing.assert_array_equal(spread, np.broadcast_to(statistic, (1, 8, 7, 7)))
+    assert backend.spread(statistic, (64, 8, 64, 64)) is statistic  # trailing loop already long
+    per_sample = np.ones((64, 8, 1, 1), np.float32)
+    assert backend.spread(per_sample, (64, 8, 7, 7)) is per_sample  # spread would be the result's size
+    full = np.ones((64, 8, 7, 7), np.float32)
+    assert backend.spread(full, full.shape) is full
+    assert backend.spread(2.5, full.shape) == 2.5
+
+
+def test_batch_norm_on_small_maps_is_bit_for_bit_the_same_without_spread(monkeypatch):
+    import minigen
+    import minigen.nn.functional as F
+
+    rng = np.random.default_rng(3)
+    x = minigen.tensor(rng.standard_normal((16, 8, 7, 7)).astype(np.float32) * 3 + 1, requires_grad=True)
+    weight = minigen.tensor(rng.standard_normal(8).astype(np.float32), requires_grad=True)
+    bias = minigen.tensor(rng.standard_normal(8).astype(np.float32), requires_grad=True)
+
+    def forward_and_backward():
+        y = F.batch_norm(x, None, None, weight, bias, training=True)
+        return [y.detach().numpy()] + [g.numpy() for g in minigen.grad((y * y).sum(), [x, weight, bias])]
+
+    spread = forward_and_backward()
+    monkeypatch.setattr(backend, "spread", lambda operand, shape: operand)
+    _assert_all_equal(spread, forward_and_backward())
+
 def test_threaded_optimizer_step_matches_one_thread():
     import minigen
 

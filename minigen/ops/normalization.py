@@ -40,7 +40,7 @@ def _statistics(xp, x, axes, eps):
 
     def kernel(x, mean, variance):
         xp.multiply(backend.sum_over(x, axes), scale, out=mean)
-        centred = x - mean
+        centred = x - backend.spread(mean, x.shape)
         xp.multiply(backend.sum_over(centred, axes, centred), scale, out=variance)
 
     backend.in_blocks(kernel, x.shape, axes, x, mean, variance)
@@ -56,11 +56,11 @@ def _normalized(xp, x, mean, rstd, axes, weight=None, bias=None):
         rstd, weight = rstd * weight, None  # per channel (batch norm) or per (sample, channel) (group norm)
 
     def kernel(y, x, mean, rstd, *affine):
-        xp.subtract(x, mean, out=y)
-        y *= rstd
+        xp.subtract(x, backend.spread(mean, x.shape), out=y)
+        y *= backend.spread(rstd, x.shape)
         for operation, value in zip((xp.multiply, xp.add), affine):
             if value is not None:
-                operation(y, value, out=y)
+                operation(y, backend.spread(value, x.shape), out=y)
 
     backend.in_blocks(kernel, x.shape, axes, y, x, mean, rstd, weight, bias)
     return y
@@ -143,11 +143,12 @@ class NormalizeGrad(Function):
 
         def kernel(result, x, grad, mean, rstd):
             # r h - r mean(h) - r^3 (x - mean) mean(h (x - mean)), as x_hat = (x - mean) r
-            centred = x - mean
-            centred *= (rstd * rstd * rstd) * (-scale * backend.sum_over(grad, axes, centred))
-            xp.multiply(grad, rstd, out=result)
+            shape = x.shape
+            centred = x - backend.spread(mean, shape)
+            centred *= backend.spread((rstd * rstd * rstd) * (-scale * backend.sum_over(grad, axes, centred)), shape)
+            xp.multiply(grad, backend.spread(rstd, shape), out=result)
             result += centred
-            result -= rstd * (scale * backend.sum_over(grad, axes))
+            result -= backend.spread(rstd * (scale * backend.sum_over(grad, axes)), shape)
 
         backend.in_blocks(kernel, x.shape, axes, result, x, grad, mean, rstd)
         return result
