@@ -261,7 +261,6 @@ def sum_over(a, axes, b=None):
     return total.reshape(tuple(1 if axis in axes else size for axis, size in enumerate(a.shape)))
 
 
-
 # A broadcast operand whose trailing size-1 axes span fewer result elements than this is spread over them.
 SHORT_LOOP = 4096
 
@@ -285,6 +284,7 @@ def spread(operand, shape):
     if not split or trailing == 1 or trailing >= SHORT_LOOP or 4 * operand.size * trailing > math.prod(shape):
         return operand
     return np.ascontiguousarray(np.broadcast_to(operand, operand.shape[:split] + tuple(shape[split:])))
+
 
 # --- host memory ---------------------------------------------------------------------
 
