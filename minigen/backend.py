@@ -431,14 +431,14 @@ def apply_ufunc(ufunc, *operands):
     """
     arrays = [operand for operand in operands if type(operand) is np.ndarray]
     # small jobs (the operands' sizes bound the result's in all but outer-product broadcasts) run inline
-    if _threads == 1 or not arrays or max(a.size for a in arrays) < 2 * PARALLEL_GRAIN:
+    if not arrays or max(a.size for a in arrays) < 2 * PARALLEL_GRAIN:
         return ufunc(*operands)
     if any(a.dtype != arrays[0].dtype for a in arrays) or arrays[0].dtype.kind != "f":
         return ufunc(*operands)
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
     size = math.prod(shape)
     operands = [spread(operand, shape) for operand in operands]
-    if shape[0] == 1:
+    if _threads == 1 or shape[0] == 1:
         return ufunc(*operands)
     out = np.empty(shape, arrays[0].dtype)
 
