@@ -336,6 +336,34 @@ def test_convolutions_in_batch_chunks_and_both_layouts_match(monkeypatch, transp
     check_gradients(lambda a, w: op(a, w, **arguments), (x, weight))
 
 
+@pytest.mark.parametrize("transposed", [False, True])
+def test_kept_columns_give_the_same_values_and_second_order_gradients(monkeypatch, transposed):
+    # A 4x4 stride-2 conv keeps the im2col of its input for the weight gradient, and a transposed one builds
+    # the im2col of its output gradient once for both gradients; with that reuse switched off every value
+    # and gradient, including the double backward of a gradient penalty, must be the same.
+    from minigen.ops import conv, im2col
+
+    x = tensor((3, 2, 8, 8), 0)
+    weight = tensor((2, 3, 4, 4) if transposed else (3, 2, 4, 4), 1)
+    op = minigen.conv_transpose2d if transposed else minigen.conv2d
+
+    def values():
+        y = op(x, weight, stride=2, padding=1)
+        grad_x, grad_weight = minigen.grad((y * y).sum(), [x, weight], create_graph=True)
+        second = minigen.grad((grad_x * grad_x).sum() + (grad_weight * grad_weight).sum(), [x, weight])
+        return [t.detach().numpy() for t in (y, grad_x, grad_weight, *second)]
+
+    y = minigen.conv2d(x, weight, stride=2, padding=1) if not transposed else None
+    if y is not None:
+        assert isinstance(y.creator, conv.Conv2d) and y.creator.columns.shape == (1, 2 * 16, 3 * 4 * 4)
+        assert minigen.conv2d(x, weight, padding=1).creator.columns is None  # 3x3 stride 1: 9x the input
+        assert minigen.conv2d(x.detach(), weight.detach(), stride=2, padding=1).creator is None
+    kept = values()
+    monkeypatch.setattr(im2col, "reusable_columns", lambda *arguments: None)
+    for a, b in zip(kept, values()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_float32_stays_float32():
     x = minigen.randn(2, 4, 6, 6)
     weight = minigen.randn(4, 2, 3, 3, requires_grad=True)

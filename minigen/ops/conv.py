@@ -16,6 +16,7 @@ convolutional critic. ``Unfold`` and ``Fold`` (im2col and col2im as ops) are
 each other's backward.
 """
 
+from .. import backend
 from ..function import Function, bilinear_saved_inputs
 from . import im2col
 from .shape import reshape
@@ -30,9 +31,17 @@ TENSOR_METHODS = []
 class Conv2d(Function):
     """y = conv2d(x, W) with the output size given (the backward of a transposed conv may crop it)."""
 
+    # im2col of x for the whole batch: given by a caller that has them, or kept from forward for the weight gradient
+    columns = None
+
     def forward(self, x, weight):
         self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
-        return im2col.convolve(self.xp, x, weight, self.output_size, self.geometry)
+        if self.columns is None and self.needs_input_grad[1]:
+            self.columns = im2col.reusable_columns(self.xp, x, weight.shape[2:], self.output_size, self.geometry)
+        y = im2col.convolve(self.xp, x, weight, self.output_size, self.geometry, self.columns)
+        if not self.needs_input_grad[1]:
+            self.columns = None
+        return y
 
     def backward(self, grad):
         x, weight = self.inputs
@@ -40,7 +49,8 @@ class Conv2d(Function):
         if self.needs_input_grad[0]:
             grad_x = ConvTranspose2d.apply(grad, weight, output_size=x.shape[2:], geometry=self.geometry)
         if self.needs_input_grad[1]:
-            grad_weight = Conv2dGradWeight.apply(x, grad, kernel_size=weight.shape[2:], geometry=self.geometry)
+            grad_weight = Conv2dGradWeight.apply(x, grad, kernel_size=weight.shape[2:], geometry=self.geometry,
+                                                 columns=self.columns)
         return grad_x, grad_weight
 
 
@@ -54,20 +64,33 @@ class ConvTranspose2d(Function):
     def backward(self, grad):
         x, weight = self.inputs
         grad_x = grad_weight = None
+        kernel_size = weight.shape[2:]
+        # Both gradients read the im2col of grad: build it once.
+        columns = None
+        if all(self.needs_input_grad):
+            columns = im2col.reusable_columns(backend.array_module(grad.data), grad.data, kernel_size, x.shape[2:], self.geometry)
         if self.needs_input_grad[0]:
-            grad_x = Conv2d.apply(grad, weight, output_size=x.shape[2:], geometry=self.geometry)
+            grad_x = Conv2d.apply(grad, weight, output_size=x.shape[2:], geometry=self.geometry, columns=columns)
         if self.needs_input_grad[1]:
             # <conv_transpose(x, W), g> = <x, conv(g, W)>, so dL/dW is the weight gradient of conv(g, W) against x
-            grad_weight = Conv2dGradWeight.apply(grad, x, kernel_size=weight.shape[2:], geometry=self.geometry)
+            grad_weight = Conv2dGradWeight.apply(grad, x, kernel_size=kernel_size, geometry=self.geometry,
+                                                 columns=columns)
         return grad_x, grad_weight
 
 
 class Conv2dGradWeight(Function):
     """dL/dW of ``Conv2d`` from its input x and output gradient g; bilinear in (x, g)."""
 
+    # im2col of x for the whole batch, when the caller has them (``Conv2d``'s forward kept them)
+    columns = None
+
     def forward(self, x, grad_output):
         self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
-        return im2col.convolve_grad_weight(self.xp, x, grad_output, self.kernel_size, self.geometry)
+        grad_weight = im2col.convolve_grad_weight(self.xp, x, grad_output, self.kernel_size, self.geometry,
+                                                  self.columns)
+        if not self.needs_input_grad[1]:
+            self.columns = None
+        return grad_weight
 
     def backward(self, grad):
         x, grad_output = self.inputs
@@ -76,7 +99,8 @@ class Conv2dGradWeight(Function):
         if self.needs_input_grad[0]:
             grad_x = ConvTranspose2d.apply(grad_output, grad, output_size=x.shape[2:], geometry=self.geometry)
         if self.needs_input_grad[1]:
-            grad_grad_output = Conv2d.apply(x, grad, output_size=grad_output.shape[2:], geometry=self.geometry)
+            grad_grad_output = Conv2d.apply(x, grad, output_size=grad_output.shape[2:], geometry=self.geometry,
+                                            columns=self.columns)
         return grad_x, grad_grad_output
 
 

@@ -177,14 +177,32 @@ def _batch_chunks(batch, elements_per_image):
     return [slice(start, min(start + step, batch)) for start in range(0, batch, step)]
 
 
-def convolve(xp, x, weight, output_size, geometry):
-    """conv2d on arrays: im2col, then W (G, O/G, C/G*k*k) @ columns (G, C/G*k*k, n*L), a few images at a time."""
+def reusable_columns(xp, x, kernel_size, output_size, geometry):
+    """im2col of the whole batch of ``x`` when it is worth keeping for a second GEMM, else None.
+
+    A convolution's forward and its weight gradient read the same columns, as
+    do the two gradients of a transposed convolution. Where the columns are one
+    chunk and at most 4x the input (kernels up to twice the stride, such as
+    4x4 at stride 2 or a patchify), keeping them costs at most four inputs'
+    memory and saves one im2col; 3x3 convolutions at stride 1 (9x) rebuild them.
+    """
+    n, channels = x.shape[:2]
+    size = channels * kernel_size[0] * kernel_size[1] * output_size[0] * output_size[1] * n
+    if size > COLUMNS_BUDGET or size > 4 * x.size:
+        return None
+    return im2col(xp, x, kernel_size, output_size, geometry)
+
+
+def convolve(xp, x, weight, output_size, geometry, columns=None):
+    """conv2d on arrays: im2col, then W (G, O/G, C/G*k*k) @ columns (G, C/G*k*k, n*L), a few images at a time
+    (all at once from ``columns``, the whole batch's im2col, when given)."""
     n, channels = x.shape[:2]
     kernel = _kernel(xp, weight, geometry.groups)
     y = xp.empty((n, weight.shape[0], *output_size), dtype=x.dtype)
     per_image = channels * weight.shape[2] * weight.shape[3] * output_size[0] * output_size[1]
-    for images in _batch_chunks(n, per_image):
-        part = xp.matmul(kernel, im2col(xp, x[images], weight.shape[2:], output_size, geometry))
+    for images in [slice(0, n)] if columns is not None else _batch_chunks(n, per_image):
+        part = xp.matmul(kernel, im2col(xp, x[images], weight.shape[2:], output_size, geometry)
+                         if columns is None else columns)
         _copy(xp, y[images], _images(part, weight.shape[0], output_size))
     return y
 
@@ -246,14 +264,16 @@ def flipped_convolution(weight, input_size, output_size, geometry):
     return kernel, Geometry((1, 1), tuple(padding), geometry.dilation, groups)
 
 
-def convolve_grad_weight(xp, x, grad_output, kernel_size, geometry):
-    """dL/dW = sum over images of grad_output (G, O/G, n*L) @ columns^T (G, n*L, C/G*k*k), a few at a time."""
+def convolve_grad_weight(xp, x, grad_output, kernel_size, geometry, columns=None):
+    """dL/dW = sum over images of grad_output (G, O/G, n*L) @ columns^T (G, n*L, C/G*k*k), a few at a time
+    (all at once from ``columns``, the whole batch's im2col of x, when given)."""
     n, channels = x.shape[:2]
     output_size = grad_output.shape[2:]
     rows = channels // geometry.groups * kernel_size[0] * kernel_size[1]
     grad_weight = xp.zeros((geometry.groups, grad_output.shape[1] // geometry.groups, rows), dtype=x.dtype)
-    for images in _batch_chunks(n, channels * kernel_size[0] * kernel_size[1] * output_size[0] * output_size[1]):
-        columns = im2col(xp, x[images], kernel_size, output_size, geometry)
+    per_image = channels * kernel_size[0] * kernel_size[1] * output_size[0] * output_size[1]
+    for images in [slice(0, n)] if columns is not None else _batch_chunks(n, per_image):
+        part = im2col(xp, x[images], kernel_size, output_size, geometry) if columns is None else columns
         grad_rows = _channels_first(xp, grad_output[images], geometry.groups, _batch_inner(output_size[1]))
-        grad_weight += xp.matmul(grad_rows, columns.transpose(0, 2, 1))
+        grad_weight += xp.matmul(grad_rows, part.transpose(0, 2, 1))
     return grad_weight.reshape(grad_output.shape[1], channels // geometry.groups, *kernel_size)
