@@ -8,7 +8,9 @@ reported only when a CUDA device is actually requested.
 Host memory: on Linux with glibc, importing minigen asks malloc to keep the
 memory NumPy frees for reuse instead of handing it back to the kernel (see
 ``keep_freed_host_memory``), the host-side counterpart of CuPy's memory pool.
-``MINIGEN_HOST_ALLOCATOR=system`` leaves malloc as it is.
+``MINIGEN_HOST_ALLOCATOR=system`` leaves malloc as it is. It also makes
+OpenBLAS's idle threads sleep soon after a product instead of spinning on the
+cores minigen's own host threads need (see ``quiet_idle_blas_threads``).
 
 Host threads: NumPy runs element-wise work and copies on one core (only its
 BLAS is multithreaded). ``parallel`` spreads the big copies and fused
@@ -318,6 +320,62 @@ def keep_freed_host_memory():
 
 
 HOST_MEMORY_KEPT = keep_freed_host_memory()
+
+
+# --- BLAS threads -------------------------------------------------------------------
+
+# How long OpenBLAS's idle threads busy-wait for the next product before they sleep: 2**16 cycles,
+# tens of microseconds (OpenBLAS's own default is 2**28, about 0.1 s).
+BLAS_THREAD_TIMEOUT = "16"
+
+
+def _loaded_openblas():
+    """The OpenBLAS libraries mapped into this process (NumPy's, and any other) that can restart their threads."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1].lower()}
+    except OSError:
+        return []
+    libraries = []
+    for path in sorted(paths):
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        if hasattr(library, "openblas_read_env") and hasattr(library, "blas_thread_shutdown_"):
+            libraries.append(library)
+    return libraries
+
+
+def quiet_idle_blas_threads():
+    """Make OpenBLAS's idle threads sleep after tens of microseconds instead of 0.1 s of spinning; True when done.
+
+    After every product OpenBLAS keeps its worker threads spinning for the
+    next one for 2**28 cycles. minigen works between products (im2col, col2im,
+    element-wise kernels) on its own host threads, and a spinning worker takes
+    the core one of them needs: on 2 cores a process burnt 48 ms of CPU during
+    a 50 ms sleep after one product, and a col2im right after a GEMM took 4.9
+    ms instead of 2.7 (benchmarks/NOTES.md). ``OPENBLAS_THREAD_TIMEOUT``
+    shortens the spin, but OpenBLAS reads it only when it starts its threads,
+    which NumPy's import has done; so the threads are stopped (OpenBLAS's
+    ``blas_thread_shutdown_``, what it does itself at a fork) and the next
+    product starts them again with the new timeout. Skipped (False) when
+    ``OPENBLAS_THREAD_TIMEOUT`` is already set (the user's choice stands, and
+    28 restores OpenBLAS's default), off Linux, or when no OpenBLAS is loaded.
+    """
+    if "OPENBLAS_THREAD_TIMEOUT" in os.environ or not sys.platform.startswith("linux"):
+        return False
+    libraries = _loaded_openblas()
+    if not libraries:
+        return False
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = BLAS_THREAD_TIMEOUT  # child processes start with it too
+    for library in libraries:
+        library.openblas_read_env()
+        library.blas_thread_shutdown_()
+    return True
+
+
+BLAS_THREADS_QUIETED = quiet_idle_blas_threads()
 
 
 # --- host threads -------------------------------------------------------------------

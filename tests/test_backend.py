@@ -1,5 +1,7 @@
 """The backend's CPU kernels and host-memory policy."""
 
+import json
+import os
 import platform
 import subprocess
 import sys
@@ -58,6 +60,43 @@ def test_freed_host_memory_is_kept_unless_the_system_allocator_is_asked_for():
                             env={"MINIGEN_HOST_ALLOCATOR": "system", "PATH": ""}).stdout
     assert system == "False"
     assert kept == "True"
+
+
+_IDLE_BLAS_PROBE = """
+import json, os, sys, time
+import numpy as np
+a = np.ones((512, 512), np.float32)
+def cpu_while_idle():  # CPU time this process burns in a 0.1 s sleep right after a product
+    assert (a @ a == 512).all()
+    start = time.process_time()
+    time.sleep(0.1)
+    return time.process_time() - start
+before = cpu_while_idle()
+import minigen
+after = cpu_while_idle()
+json.dump([minigen.backend.BLAS_THREADS_QUIETED, os.environ.get("OPENBLAS_THREAD_TIMEOUT"), before, after],
+          sys.stdout)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_idle_blas_threads_stop_spinning_after_import_unless_the_user_set_their_timeout():
+    def probe(**environment):
+        # this process's own minigen import has set OPENBLAS_THREAD_TIMEOUT: the probe starts without it
+        inherited = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+        completed = subprocess.run([sys.executable, "-c", _IDLE_BLAS_PROBE], capture_output=True, text=True,
+                                   check=True, env=dict(inherited, **environment))
+        return json.loads(completed.stdout)
+
+    if not backend._loaded_openblas():
+        pytest.skip("NumPy's BLAS is not OpenBLAS")
+    quieted, timeout, before, after = probe()
+    assert quieted is True and timeout == backend.BLAS_THREAD_TIMEOUT
+    # OpenBLAS's default spin keeps a worker busy through most of the sleep on a multi-core machine (before);
+    # after minigen's import the workers sleep as soon as the product is done
+    assert after < 0.05, (before, after)
+    quieted, timeout, _, _ = probe(OPENBLAS_THREAD_TIMEOUT="28")
+    assert quieted is False and timeout == "28"
 
 
 def test_parallel_covers_the_range_once_in_disjoint_blocks():
