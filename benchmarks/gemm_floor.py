@@ -143,11 +143,10 @@ def time_gemms(gemms, warmup, steps, seed=0):
 
 def measure_floor(workload_name, warmup, steps, seed=0):
     """The floor row's result, in the same form as ``measure.measure``."""
-    from benchmarks.machine import blas_threads
+    from benchmarks.machine import numpy_blas_counts
 
     gemms, unhandled = trace_gemms(workload_name, seed)
     seconds = time_gemms(gemms, warmup, steps, seed)
-    library, threads = blas_threads()
     return {
         "step_s": statistics.median(seconds),
         "min_s": min(seconds),
@@ -156,5 +155,5 @@ def measure_floor(workload_name, warmup, steps, seed=0):
         "gemm_count": len(gemms),
         "gflop": sum(2 * b * m * k * n for b, m, k, n in gemms) / 1e9,
         "unhandled_ops": unhandled,
-        "threads": {f"NumPy BLAS ({library})": threads},
+        "threads": numpy_blas_counts(),
     }

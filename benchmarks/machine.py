@@ -57,13 +57,22 @@ def blas_threads():
     return "unknown BLAS", None
 
 
+def numpy_blas_counts():
+    """NumPy's BLAS threads, and for OpenBLAS how long its idle threads spin after a product."""
+    library, threads = blas_threads()
+    counts = {f"NumPy BLAS ({library})": threads}
+    if library == "openblas":
+        # minigen's import sets it (and its measuring processes inherit it); OpenBLAS's default is 28
+        counts["OpenBLAS idle spin 2**n cycles, n ="] = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "28 (default)")
+    return counts
+
+
 def thread_counts(framework):
     """The threads a backend computes with: NumPy's BLAS pool and minigen's host threads, or PyTorch's pools."""
     if framework.is_torch:
         torch = framework.lib
         return {"torch intra-op": torch.get_num_threads(), "torch inter-op": torch.get_num_interop_threads()}
-    library, threads = blas_threads()
-    counts = {f"NumPy BLAS ({library})": threads}
+    counts = numpy_blas_counts()
     if framework.library == "minigen":
         counts["minigen host"] = framework.lib.get_num_threads()
     return counts
