@@ -16,7 +16,6 @@ convolutional critic. ``Unfold`` and ``Fold`` (im2col and col2im as ops) are
 each other's backward.
 """
 
-from .. import backend
 from ..function import Function, bilinear_saved_inputs
 from . import im2col
 from .shape import reshape
@@ -68,7 +67,7 @@ class ConvTranspose2d(Function):
         # Both gradients read the im2col of grad: build it once.
         columns = None
         if all(self.needs_input_grad):
-            columns = im2col.reusable_columns(backend.array_module(grad.data), grad.data, kernel_size, x.shape[2:], self.geometry)
+            columns = im2col.reusable_columns(self.xp, grad.data, kernel_size, x.shape[2:], self.geometry)
         if self.needs_input_grad[0]:
             grad_x = Conv2d.apply(grad, weight, output_size=x.shape[2:], geometry=self.geometry, columns=columns)
         if self.needs_input_grad[1]:
