@@ -35,12 +35,11 @@ class Conv2d(Function):
 
     def forward(self, x, weight):
         self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
-        if self.columns is None and self.needs_input_grad[1]:
-            self.columns = im2col.reusable_columns(self.xp, x, weight.shape[2:], self.output_size, self.geometry)
-        y = im2col.convolve(self.xp, x, weight, self.output_size, self.geometry, self.columns)
-        if not self.needs_input_grad[1]:
-            self.columns = None
-        return y
+        columns = self.columns
+        if columns is None and self.needs_input_grad[1]:
+            columns = im2col.reusable_columns(self.xp, x, weight.shape[2:], self.output_size, self.geometry)
+        self.columns = columns if self.needs_input_grad[1] else None  # kept only for the weight gradient
+        return im2col.convolve(self.xp, x, weight, self.output_size, self.geometry, columns)
 
     def backward(self, grad):
         x, weight = self.inputs

@@ -186,24 +186,32 @@ def reusable_columns(xp, x, kernel_size, output_size, geometry):
     4x4 at stride 2 or a patchify), keeping them costs at most four inputs'
     memory and saves one im2col; 3x3 convolutions at stride 1 (9x) rebuild them.
     """
-    n, channels = x.shape[:2]
-    size = channels * kernel_size[0] * kernel_size[1] * output_size[0] * output_size[1] * n
+    size = _columns_per_image(x, kernel_size, output_size) * x.shape[0]
     if size > COLUMNS_BUDGET or size > 4 * x.size:
         return None
     return im2col(xp, x, kernel_size, output_size, geometry)
 
 
+def _columns_per_image(x, kernel_size, output_size):
+    return x.shape[1] * kernel_size[0] * kernel_size[1] * output_size[0] * output_size[1]
+
+
+def _column_chunks(xp, x, kernel_size, output_size, geometry, columns):
+    """``(images, im2col of x[images])`` a few images at a time, or the whole batch's ``columns`` when given."""
+    if columns is not None:
+        yield slice(0, x.shape[0]), columns
+        return
+    for images in _batch_chunks(x.shape[0], _columns_per_image(x, kernel_size, output_size)):
+        yield images, im2col(xp, x[images], kernel_size, output_size, geometry)
+
+
 def convolve(xp, x, weight, output_size, geometry, columns=None):
     """conv2d on arrays: im2col, then W (G, O/G, C/G*k*k) @ columns (G, C/G*k*k, n*L), a few images at a time
     (all at once from ``columns``, the whole batch's im2col, when given)."""
-    n, channels = x.shape[:2]
     kernel = _kernel(xp, weight, geometry.groups)
-    y = xp.empty((n, weight.shape[0], *output_size), dtype=x.dtype)
-    per_image = channels * weight.shape[2] * weight.shape[3] * output_size[0] * output_size[1]
-    for images in [slice(0, n)] if columns is not None else _batch_chunks(n, per_image):
-        part = xp.matmul(kernel, im2col(xp, x[images], weight.shape[2:], output_size, geometry)
-                         if columns is None else columns)
-        _copy(xp, y[images], _images(part, weight.shape[0], output_size))
+    y = xp.empty((x.shape[0], weight.shape[0], *output_size), dtype=x.dtype)
+    for images, part in _column_chunks(xp, x, weight.shape[2:], output_size, geometry, columns):
+        _copy(xp, y[images], _images(xp.matmul(kernel, part), weight.shape[0], output_size))
     return y
 
 
@@ -267,13 +275,11 @@ def flipped_convolution(weight, input_size, output_size, geometry):
 def convolve_grad_weight(xp, x, grad_output, kernel_size, geometry, columns=None):
     """dL/dW = sum over images of grad_output (G, O/G, n*L) @ columns^T (G, n*L, C/G*k*k), a few at a time
     (all at once from ``columns``, the whole batch's im2col of x, when given)."""
-    n, channels = x.shape[:2]
+    channels = x.shape[1]
     output_size = grad_output.shape[2:]
     rows = channels // geometry.groups * kernel_size[0] * kernel_size[1]
     grad_weight = xp.zeros((geometry.groups, grad_output.shape[1] // geometry.groups, rows), dtype=x.dtype)
-    per_image = channels * kernel_size[0] * kernel_size[1] * output_size[0] * output_size[1]
-    for images in [slice(0, n)] if columns is not None else _batch_chunks(n, per_image):
-        part = im2col(xp, x[images], kernel_size, output_size, geometry) if columns is None else columns
+    for images, part in _column_chunks(xp, x, kernel_size, output_size, geometry, columns):
         grad_rows = _channels_first(xp, grad_output[images], geometry.groups, _batch_inner(output_size[1]))
         grad_weight += xp.matmul(grad_rows, part.transpose(0, 2, 1))
     return grad_weight.reshape(grad_output.shape[1], channels // geometry.groups, *kernel_size)
