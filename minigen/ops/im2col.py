@@ -26,6 +26,9 @@ Geometry = namedtuple("Geometry", "stride padding dilation groups")
 COLUMNS_BUDGET = 1 << 22
 # Rows of at most this many pixels are laid out with the batch innermost (``_batch_inner``).
 SHORT_ROW = 8
+# The weight gradient's product is computed transposed where the columns have this many times the
+# gradient's rows (``convolve_grad_weight``).
+TRANSPOSED_GRAD_WEIGHT = 4
 
 
 # --- raw-array kernels ----------------------------------------------------------
@@ -278,8 +281,17 @@ def convolve_grad_weight(xp, x, grad_output, kernel_size, geometry, columns=None
     channels = x.shape[1]
     output_size = grad_output.shape[2:]
     rows = channels // geometry.groups * kernel_size[0] * kernel_size[1]
-    grad_weight = xp.zeros((geometry.groups, grad_output.shape[1] // geometry.groups, rows), dtype=x.dtype)
+    shape = (geometry.groups, grad_output.shape[1] // geometry.groups, rows)
+    # OpenBLAS runs this long, thin product 10-30% faster with the larger operand first: where the columns
+    # have many more rows than the gradient, compute dL/dW^T = columns @ grad_output^T and transpose it after.
+    transposed = rows >= TRANSPOSED_GRAD_WEIGHT * shape[1]
+    grad_weight = xp.zeros((shape[0], shape[2], shape[1]) if transposed else shape, dtype=x.dtype)
     for images, part in _column_chunks(xp, x, kernel_size, output_size, geometry, columns):
         grad_rows = _channels_first(xp, grad_output[images], geometry.groups, _batch_inner(output_size[1]))
-        grad_weight += xp.matmul(grad_rows, part.transpose(0, 2, 1))
+        if transposed:
+            grad_weight += xp.matmul(part, grad_rows.transpose(0, 2, 1))
+        else:
+            grad_weight += xp.matmul(grad_rows, part.transpose(0, 2, 1))
+    if transposed:
+        grad_weight = grad_weight.transpose(0, 2, 1)
     return grad_weight.reshape(grad_output.shape[1], channels // geometry.groups, *kernel_size)
