@@ -161,3 +161,21 @@ def test_fused_gradient_nodes_are_differentiable_to_third_order(name):
         return gradient
 
     check_gradients(first_derivative, (x,))
+
+
+def test_leaky_relu_double_backward_does_not_reach_the_layers_below(monkeypatch):
+    # The gradient of leaky ReLU is g times a mask of x that is constant in x. Were x a graph input of
+    # that gradient node, a gradient penalty's backward would run the layers that made x on zero
+    # gradients: here, the convolution's backward a second time.
+    conv = minigen.ops.conv.Conv2d
+    calls = []
+    original = conv.backward
+    monkeypatch.setattr(conv, "backward", lambda self, grad: calls.append(1) or original(self, grad))
+    image = tensor((2, 1, 6, 6), 0, low=-1.0, high=1.0)
+    weight = tensor((3, 1, 3, 3), 1, low=-1.0, high=1.0)
+    score = minigen.nn.functional.leaky_relu(minigen.nn.functional.conv2d(image, weight), 0.2).sum()
+    (gradient,) = minigen.grad(score, image, create_graph=True)
+    assert len(calls) == 1
+    (gradient * gradient).sum().backward()
+    assert len(calls) == 1
+    assert weight.grad is not None and np.abs(weight.grad.numpy()).sum() > 0

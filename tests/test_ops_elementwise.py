@@ -27,6 +27,7 @@ UNARY = {
     "erf": (minigen.erf, (-2, 2), ()),
     "relu": (minigen.relu, (-2, 2), (0,)),
     "leaky_relu": (lambda x: minigen.leaky_relu(x, 0.2), (-2, 2), (0,)),
+    "leaky_relu_steep": (lambda x: minigen.leaky_relu(x, -1.5), (-2, 2), (0,)),  # a slope outside [0, 1]
     "elu": (lambda x: minigen.elu(x, 0.7), (-2, 2), (0,)),
     "silu": (minigen.silu, (-4, 4), ()),
     "gelu": (minigen.gelu, (-3, 3), ()),

@@ -249,14 +249,31 @@ class LeakyRelu(Function):
         return backend.elementwise(kernel, x)
 
     def backward(self, grad):
-        slope = self.negative_slope
+        # x goes in as a constant: the mask's derivative is 0, and as a graph input x would pull the layers
+        # below it into a double backward (WGAN-GP's penalty) that would run them on zero gradients
+        return LeakyReluGrad.apply(Tensor(self.inputs[0].data), grad, negative_slope=self.negative_slope)
 
-        def kernel(out, x):  # slope + (1 - slope) [x > 0]: 1 where x > 0, the negative slope elsewhere
-            self.xp.greater(x, 0, out=out)
+
+class LeakyReluGrad(Function):
+    """g where x > 0, the negative slope times g elsewhere, fused; x is a constant.
+
+    Linear in g, so its derivative in g is this node again.
+    """
+
+    def forward(self, x, grad):
+        slope, xp = self.negative_slope, self.xp
+
+        def kernel(out, grad, x):  # g (slope + (1 - slope) [x > 0]): branch-free, unlike a masked copy (6x slower)
+            xp.greater(x, 0, out=out)
             out *= 1.0 - slope
             out += slope
+            out *= grad
 
-        return mul(grad, Tensor(backend.elementwise(kernel, self.inputs[0].data)))
+        return backend.elementwise(kernel, grad, x)
+
+    def backward(self, grad_grad):
+        x = self.inputs[0]
+        return None, LeakyReluGrad.apply(x, grad_grad, negative_slope=self.negative_slope)
 
 
 def leaky_relu(x, negative_slope=0.01):
