@@ -5,12 +5,13 @@ Every convolution is im2col + one GEMM (the array kernels are in
 
 Three Functions carry every derivative, each written with the others:
 
-- ``Conv2d(x, W)``: y = W * x
-- ``ConvTranspose2d(g, W)``: the adjoint of ``Conv2d`` in x, g -> W^T * g
+- ``Conv2d(x, W[, b])``: y = W * x (+ b)
+- ``ConvTranspose2d(g, W[, b])``: the adjoint of ``Conv2d`` in x, g -> W^T * g (+ b)
 - ``Conv2dGradWeight(x, g)``: the adjoint of ``Conv2d`` in W, dL/dW = g * x
 
-All three are bilinear, so the derivative in one argument is one of the
-others with the second argument fixed. Their backwards are therefore exact to
+All three are bilinear in (x, W), so the derivative in one argument is one of
+the others with the second argument fixed; a bias is added in the output's
+copy out of the GEMM, and its gradient is the sum of g over N, H and W. Their backwards are therefore exact to
 any order, which the gradient penalties of WGAN-GP and R1 need through a
 convolutional critic. ``Unfold`` and ``Fold`` (im2col and col2im as ops) are
 each other's backward.
@@ -18,7 +19,7 @@ each other's backward.
 
 from ..function import Function, bilinear_saved_inputs
 from . import im2col
-from .shape import reshape
+from .shape import reshape, sum_to
 
 __all__ = ["conv1d", "conv2d", "conv_transpose2d", "unfold", "fold"]
 # Tensor.unfold is PyTorch's sliding-window view over one dim, a different op.
@@ -33,34 +34,34 @@ class Conv2d(Function):
     # im2col of x for the whole batch: given by a caller that has them, or kept from forward for the weight gradient
     columns = None
 
-    def forward(self, x, weight):
+    def forward(self, x, weight, bias=None):
         self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
         columns = self.columns
         if columns is None and self.needs_input_grad[1]:
             columns = im2col.reusable_columns(self.xp, x, weight.shape[2:], self.output_size, self.geometry)
         self.columns = columns if self.needs_input_grad[1] else None  # kept only for the weight gradient
-        return im2col.convolve(self.xp, x, weight, self.output_size, self.geometry, columns)
+        return im2col.convolve(self.xp, x, weight, self.output_size, self.geometry, columns, bias)
 
     def backward(self, grad):
-        x, weight = self.inputs
+        x, weight = self.inputs[:2]
         grad_x = grad_weight = None
         if self.needs_input_grad[0]:
             grad_x = ConvTranspose2d.apply(grad, weight, output_size=x.shape[2:], geometry=self.geometry)
         if self.needs_input_grad[1]:
             grad_weight = Conv2dGradWeight.apply(x, grad, kernel_size=weight.shape[2:], geometry=self.geometry,
                                                  columns=self.columns)
-        return grad_x, grad_weight
+        return (grad_x, grad_weight, *_bias_grad(self, grad))
 
 
 class ConvTranspose2d(Function):
     """y = conv_transpose2d(x, W): the adjoint of ``Conv2d`` in its input."""
 
-    def forward(self, x, weight):
+    def forward(self, x, weight, bias=None):
         self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
-        return im2col.convolve_transpose(self.xp, x, weight, self.output_size, self.geometry)
+        return im2col.convolve_transpose(self.xp, x, weight, self.output_size, self.geometry, bias)
 
     def backward(self, grad):
-        x, weight = self.inputs
+        x, weight = self.inputs[:2]
         grad_x = grad_weight = None
         kernel_size = weight.shape[2:]
         # Both gradients read the im2col of grad: build it once.
@@ -73,7 +74,16 @@ class ConvTranspose2d(Function):
             # <conv_transpose(x, W), g> = <x, conv(g, W)>, so dL/dW is the weight gradient of conv(g, W) against x
             grad_weight = Conv2dGradWeight.apply(grad, x, kernel_size=kernel_size, geometry=self.geometry,
                                                  columns=columns)
-        return grad_x, grad_weight
+        return (grad_x, grad_weight, *_bias_grad(self, grad))
+
+
+def _bias_grad(node, grad):
+    """() for a node without a bias, else (dL/db,): the sum of grad over N, H and W (None if not needed)."""
+    if len(node.inputs) == 2:
+        return ()
+    if not node.needs_input_grad[2]:
+        return (None,)
+    return (reshape(sum_to(grad, (1, grad.shape[1], 1, 1)), (grad.shape[1],)),)
 
 
 class Conv2dGradWeight(Function):
@@ -231,18 +241,11 @@ def _unbatched(output, added):
     return reshape(output, output.shape[1:]) if added else output
 
 
-def _add_bias(output, bias):
-    if bias is None:
-        return output
-    # dL/dbias is the broadcast's backward: a sum over N, H and W.
-    return output + reshape(bias, (1, -1, 1, 1))
-
-
 # --- public API -------------------------------------------------------------------------
 
 
 def _conv(op, input, weight, bias, stride, padding, dilation, groups, dims):
-    """conv1d/conv2d: check, lift to a batched 2-D convolution, run ``Conv2d``, add the bias."""
+    """conv1d/conv2d: check, lift to a batched 2-D convolution, run ``Conv2d``."""
     _check_operands(op, input, weight, bias, groups, dims)
     kernel_size = tuple(weight.shape[2:])
     stride = _positive(stride, dims, "stride", op)
@@ -257,7 +260,8 @@ def _conv(op, input, weight, bias, stride, padding, dilation, groups, dims):
         stride, dilation, padding = (1, *stride), (1, *dilation), ((0, 0), *padding)
     geometry = im2col.Geometry(stride, padding, dilation, groups)
     output_size = im2col.sliding_blocks(input.shape[2:], weight.shape[2:], geometry)
-    output = _add_bias(Conv2d.apply(input, weight, output_size=output_size, geometry=geometry), bias)
+    operands = (input, weight) if bias is None else (input, weight, bias)
+    output = Conv2d.apply(*operands, output_size=output_size, geometry=geometry)
     if dims == 1:
         output = reshape(output, (output.shape[0], output.shape[1], output.shape[3]))
     return _unbatched(output, added)
@@ -299,10 +303,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
             f"for input {tuple(input.shape)}"
         )
     input, added = _batched(input, 2)
+    operands = (input, weight) if bias is None else (input, weight, bias)
     output = ConvTranspose2d.apply(
-        input, weight, output_size=output_size, geometry=im2col.Geometry(stride, padding, dilation, groups)
+        *operands, output_size=output_size, geometry=im2col.Geometry(stride, padding, dilation, groups)
     )
-    return _unbatched(_add_bias(output, bias), added)
+    return _unbatched(output, added)
 
 
 def _block_geometry(op, kernel_size, dilation, padding, stride):

@@ -44,14 +44,26 @@ def sliding_blocks(spatial, kernel_size, geometry):
     )
 
 
-def _copy(xp, destination, source):
-    """destination[...] = source, split along axis 0 over the host threads (a plain copy on CuPy)."""
+def _copy(xp, destination, source, bias=None):
+    """destination[...] = source, split along axis 0 over the host threads (a plain copy on CuPy).
+
+    With ``bias`` (C,), a convolution's output copy adds it per channel (axis 1) on the way: the
+    same one pass, where a separate bias add would be a second pass over the output.
+    """
+    if bias is not None:
+        bias = backend.spread(bias.reshape(1, -1, *(1,) * (destination.ndim - 2)), destination.shape)
     if xp is not np:
-        destination[...] = source
+        if bias is None:
+            destination[...] = source
+        else:
+            xp.add(source, bias, out=destination)
         return destination
 
     def copy(start, stop):
-        np.copyto(destination[start:stop], source[start:stop])
+        if bias is None:
+            np.copyto(destination[start:stop], source[start:stop])
+        else:
+            np.add(source[start:stop], bias, out=destination[start:stop])
 
     backend.parallel(copy, destination.shape[0], destination.size)
     return destination
@@ -125,9 +137,9 @@ def _images(part, channels, size):
     return part.reshape(channels, -1, *size).transpose(1, 0, 2, 3)
 
 
-def col2im(xp, columns, output_size, geometry, batch_inner=False, out=None):
+def col2im(xp, columns, output_size, geometry, batch_inner=False, out=None, bias=None):
     """The adjoint of im2col: add columns (C, kh, kw, N, Ho, Wo), or with ``batch_inner``
-    (C, kh, kw, Ho, Wo, N), back into (N, C, H, W) (into ``out`` when given)."""
+    (C, kh, kw, Ho, Wo, N), back into (N, C, H, W) (into ``out`` when given, plus ``bias`` (C,) when given)."""
     c, kernel_h, kernel_w = columns.shape[:3]
     rows, cols = columns.shape[3:5] if batch_inner else columns.shape[4:6]
     n = columns.shape[5] if batch_inner else columns.shape[3]
@@ -157,7 +169,7 @@ def col2im(xp, columns, output_size, geometry, batch_inner=False, out=None):
         cropped = padded[:, top : top + height, left : left + width].transpose(3, 0, 1, 2)
     else:
         cropped = padded[:, :, top : top + height, left : left + width].transpose(1, 0, 2, 3)
-    return _copy(xp, xp.empty(cropped.shape, dtype=columns.dtype) if out is None else out, cropped)
+    return _copy(xp, xp.empty(cropped.shape, dtype=columns.dtype) if out is None else out, cropped, bias)
 
 
 def _channels_first(xp, x, groups, batch_inner=False):
@@ -208,18 +220,18 @@ def _column_chunks(xp, x, kernel_size, output_size, geometry, columns):
         yield images, im2col(xp, x[images], kernel_size, output_size, geometry)
 
 
-def convolve(xp, x, weight, output_size, geometry, columns=None):
+def convolve(xp, x, weight, output_size, geometry, columns=None, bias=None):
     """conv2d on arrays: im2col, then W (G, O/G, C/G*k*k) @ columns (G, C/G*k*k, n*L), a few images at a time
-    (all at once from ``columns``, the whole batch's im2col, when given)."""
+    (all at once from ``columns``, the whole batch's im2col, when given), plus ``bias`` (O,) when given."""
     kernel = _kernel(xp, weight, geometry.groups)
     y = xp.empty((x.shape[0], weight.shape[0], *output_size), dtype=x.dtype)
     for images, part in _column_chunks(xp, x, weight.shape[2:], output_size, geometry, columns):
-        _copy(xp, y[images], _images(xp.matmul(kernel, part), weight.shape[0], output_size))
+        _copy(xp, y[images], _images(xp.matmul(kernel, part), weight.shape[0], output_size), bias)
     return y
 
 
-def convolve_transpose(xp, x, weight, output_size, geometry):
-    """conv_transpose2d on arrays.
+def convolve_transpose(xp, x, weight, output_size, geometry, bias=None):
+    """conv_transpose2d on arrays, plus ``bias`` (C_out,) when given.
 
     At stride 1 it is a convolution of x with the flipped kernel, whose im2col
     copies less memory than col2im's read-modify-write of every kernel offset;
@@ -227,13 +239,13 @@ def convolve_transpose(xp, x, weight, output_size, geometry):
     """
     flipped = flipped_convolution(weight, x.shape[2:], output_size, geometry)
     if flipped is None:
-        return transpose_by_col2im(xp, x, weight, output_size, geometry)
+        return transpose_by_col2im(xp, x, weight, output_size, geometry, bias)
     kernel, flipped_geometry = flipped
-    return convolve(xp, x, kernel, output_size, flipped_geometry)
+    return convolve(xp, x, kernel, output_size, flipped_geometry, bias=bias)
 
 
-def transpose_by_col2im(xp, x, weight, output_size, geometry):
-    """Columns W^T (G, C/G*k*k, Cin/G) @ x (G, Cin/G, n*L), then col2im, a few images at a time."""
+def transpose_by_col2im(xp, x, weight, output_size, geometry, bias=None):
+    """Columns W^T (G, C/G*k*k, Cin/G) @ x (G, Cin/G, n*L), then col2im (adding ``bias``), a few images at a time."""
     n, _, height, width = x.shape
     channels_per_group, kernel_h, kernel_w = weight.shape[1:]
     channels = geometry.groups * channels_per_group
@@ -244,7 +256,7 @@ def transpose_by_col2im(xp, x, weight, output_size, geometry):
         columns = xp.matmul(kernel, _channels_first(xp, x[images], geometry.groups, batch_inner))
         shape = (height, width, -1) if batch_inner else (-1, height, width)
         col2im(xp, columns.reshape(channels, kernel_h, kernel_w, *shape), output_size, geometry, batch_inner,
-                out=y[images])
+                out=y[images], bias=bias)
     return y
 
 
