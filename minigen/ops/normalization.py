@@ -32,38 +32,41 @@ def _count(shape, axes):
     return math.prod(shape[axis] for axis in axes)
 
 
-def _statistics(xp, x, axes, eps):
-    """Mean, biased variance and 1 / sqrt(var + eps) over ``axes`` (kept as size-1 dims)."""
-    stat_shape = tuple(1 if a in axes else size for a, size in enumerate(x.shape))
-    mean, variance = xp.empty(stat_shape, x.dtype), xp.empty(stat_shape, x.dtype)
-    scale = 1.0 / _count(x.shape, axes)
+def _normalize(xp, x, axes, eps, weight=None, bias=None, statistics=None):
+    """``(y, mean, variance, rstd)``: y = (x - mean) * rstd [* weight] [+ bias] over ``axes``.
 
-    def kernel(x, mean, variance):
-        xp.multiply(backend.sum_over(x, axes), scale, out=mean)
-        centred = x - backend.spread(mean, x.shape)
-        xp.multiply(backend.sum_over(centred, axes, centred), scale, out=variance)
-
-    backend.in_blocks(kernel, x.shape, axes, x, mean, variance)
-    rstd = xp.sqrt(variance + eps)
-    xp.reciprocal(rstd, out=rstd)
-    return mean, variance, rstd
-
-
-def _normalized(xp, x, mean, rstd, axes, weight=None, bias=None):
-    """(x - mean) * rstd [* weight] [+ bias], with rstd * weight as one factor when that is small."""
+    The mean, biased variance and rstd = 1 / sqrt(var + eps) (size-1 dims over
+    ``axes``) are computed in the same sweep over each block, with x - mean
+    formed once, in y; or (mean, rstd) are given as ``statistics`` and the
+    variance is None. rstd * weight is one factor where that is small (batch
+    norm: per channel; group norm: per sample and channel).
+    """
     y = xp.empty_like(x)
-    if weight is not None and math.prod(np.broadcast_shapes(rstd.shape, weight.shape)) * 4 <= x.size:
-        rstd, weight = rstd * weight, None  # per channel (batch norm) or per (sample, channel) (group norm)
+    stat_shape = tuple(1 if a in axes else size for a, size in enumerate(x.shape))
+    if statistics is None:
+        mean, variance, rstd = (xp.empty(stat_shape, x.dtype) for _ in range(3))
+    else:
+        (mean, rstd), variance = statistics, None
+    scale = 1.0 / _count(x.shape, axes)
+    folded = weight is not None and math.prod(np.broadcast_shapes(stat_shape, weight.shape)) * 4 <= x.size
 
-    def kernel(y, x, mean, rstd, *affine):
+    def kernel(y, x, mean, variance, rstd, weight, bias):
+        if variance is not None:
+            xp.multiply(backend.sum_over(x, axes), scale, out=mean)
         xp.subtract(x, backend.spread(mean, x.shape), out=y)
-        y *= backend.spread(rstd, x.shape)
-        for operation, value in zip((xp.multiply, xp.add), affine):
-            if value is not None:
-                operation(y, backend.spread(value, x.shape), out=y)
+        if variance is not None:
+            xp.multiply(backend.sum_over(y, axes, y), scale, out=variance)
+            xp.add(variance, eps, out=rstd)
+            xp.sqrt(rstd, out=rstd)
+            xp.reciprocal(rstd, out=rstd)
+        y *= backend.spread(rstd * weight if folded else rstd, x.shape)
+        if weight is not None and not folded:
+            y *= backend.spread(weight, x.shape)
+        if bias is not None:
+            y += backend.spread(bias, x.shape)
 
-    backend.in_blocks(kernel, x.shape, axes, y, x, mean, rstd, weight, bias)
-    return y
+    backend.in_blocks(kernel, x.shape, axes, y, x, mean, variance, rstd, weight, bias)
+    return y, mean, variance, rstd
 
 
 class Normalize(Function):
@@ -77,12 +80,8 @@ class Normalize(Function):
     statistics = None
 
     def forward(self, x, *affine):
-        xp = self.xp
-        if self.statistics is None:
-            self.mean, self.variance, self.rstd = _statistics(xp, x, self.axes, self.eps)
-        else:
-            self.mean, self.rstd = self.statistics
-        y = _normalized(xp, x, self.mean, self.rstd, self.axes, *self._affine(affine))
+        y, self.mean, self.variance, self.rstd = _normalize(self.xp, x, self.axes, self.eps, *self._affine(affine),
+                                                             statistics=self.statistics)
         # x for every derivative, the weight for x's
         self.saved_inputs = (0, 1) if "weight" in self.affine and self.needs_input_grad[0] else (0,)
         return y
