@@ -228,8 +228,7 @@ class Relu(Function):
 
     def backward(self, grad):
         # y > 0 exactly where x > 0; the mask is a constant, so the second derivative is 0
-        y = self.output.data
-        return mul(grad, Tensor(self.xp.greater(y, 0, out=self.xp.empty_like(y))))
+        return LeakyReluGrad.apply(Tensor(self.output.data), grad, negative_slope=0.0)
 
 
 def relu(x):
@@ -257,7 +256,8 @@ class LeakyRelu(Function):
 class LeakyReluGrad(Function):
     """g where x > 0, the negative slope times g elsewhere, fused; x is a constant.
 
-    Linear in g, so its derivative in g is this node again.
+    Linear in g, so its derivative in g is this node again. ReLU's backward is
+    this node with slope 0 (and its output for x: the same sign).
     """
 
     def forward(self, x, grad):
@@ -265,8 +265,9 @@ class LeakyReluGrad(Function):
 
         def kernel(out, grad, x):  # g (slope + (1 - slope) [x > 0]): branch-free, unlike a masked copy (6x slower)
             xp.greater(x, 0, out=out)
-            out *= 1.0 - slope
-            out += slope
+            if slope:
+                out *= 1.0 - slope
+                out += slope
             out *= grad
 
         return backend.elementwise(kernel, grad, x)

@@ -10,11 +10,11 @@ Three Functions carry every derivative, each written with the others:
 - ``Conv2dGradWeight(x, g)``: the adjoint of ``Conv2d`` in W, dL/dW = g * x
 
 All three are bilinear in (x, W), so the derivative in one argument is one of
-the others with the second argument fixed; a bias is added in the output's
-copy out of the GEMM, and its gradient is the sum of g over N, H and W. Their backwards are therefore exact to
-any order, which the gradient penalties of WGAN-GP and R1 need through a
-convolutional critic. ``Unfold`` and ``Fold`` (im2col and col2im as ops) are
-each other's backward.
+the others with the second argument fixed. Their backwards are therefore
+exact to any order, which the gradient penalties of WGAN-GP and R1 need
+through a convolutional critic. A bias is added while the output is copied
+out of the GEMM (no separate pass); its gradient is the sum of g over N, H, W.
+``Unfold`` and ``Fold`` (im2col and col2im as ops) are each other's backward.
 """
 
 from ..function import Function, bilinear_saved_inputs
@@ -54,7 +54,7 @@ class Conv2d(Function):
 
 
 class ConvTranspose2d(Function):
-    """y = conv_transpose2d(x, W): the adjoint of ``Conv2d`` in its input."""
+    """y = conv_transpose2d(x, W) (+ b): the adjoint of ``Conv2d`` in its input."""
 
     def forward(self, x, weight, bias=None):
         self.saved_inputs = bilinear_saved_inputs(self.needs_input_grad)
@@ -66,7 +66,7 @@ class ConvTranspose2d(Function):
         kernel_size = weight.shape[2:]
         # Both gradients read the im2col of grad: build it once.
         columns = None
-        if all(self.needs_input_grad):
+        if all(self.needs_input_grad[:2]):
             columns = im2col.reusable_columns(self.xp, grad.data, kernel_size, x.shape[2:], self.geometry)
         if self.needs_input_grad[0]:
             grad_x = Conv2d.apply(grad, weight, output_size=x.shape[2:], geometry=self.geometry, columns=columns)
